@@ -1,0 +1,21 @@
+// The slipway executable: every service and the CLI, as subcommands.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cmd/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"slipway: from a directory with a Dockerfile to a live URL"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("SLIPWAY_LOG_LEVEL");
+  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
+
+  CLI::App* run = app.add_subcommand("run", "run one service (s3, ...)");
+  run->require_subcommand(1);
+  slipway::cmd::RegisterRunS3(*run);
+
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,109 @@
+// An HTTP/1.1 server (Boost.Beast underneath, hidden in http_server.cc).
+//
+// Each connection is served by its own thread with blocking I/O bounded by timeouts, so a
+// handler is plain sequential code: it reads the request body as a stream through BodyReader
+// and writes the response through ResponseWriter, and nothing forces a body into memory (a
+// 1 GiB upload is read in chunks by the handler). Keep-alive is on; a response without a known
+// length is sent chunked. Handlers run concurrently and must be thread-safe.
+//
+// Promises:
+//  - header section larger than Options::max_header_bytes -> 431, connection closed;
+//  - a body larger than Options::max_body_bytes -> 413 before the handler sees it (when
+//    Content-Length says so) or a Read error (chunked), connection closed;
+//  - a peer silent for Options::read_timeout mid-request -> connection closed;
+//    an idle keep-alive connection is closed after Options::idle_timeout;
+//  - `Expect: 100-continue` is answered with 100 only when the handler first reads the body,
+//    so a handler that refuses up front (401, 413) never receives the bytes;
+//  - if a handler returns without reading the whole body, the connection is closed after the
+//    response (the unread bytes are never parsed as a next request);
+//  - if a handler returns without writing a response, the server sends 500;
+//  - Shutdown() stops accepting, lets in-flight requests finish within the grace period, closes
+//    idle connections, and then returns.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/status.h"
+#include "net/http.h"
+
+namespace slipway::net {
+
+struct HttpRequest {
+  std::string method;          // "GET"
+  std::string target;          // raw request target: "/bucket/key%20x?list-type=2"
+  std::string path;            // raw path part of target (still percent-encoded)
+  std::string query;           // raw query part of target, without '?'
+  Headers headers;
+  std::optional<uint64_t> content_length;  // absent for chunked or no body
+  bool chunked = false;
+  std::string remote_address;  // "127.0.0.1:53412"
+};
+
+// The request body as a stream. Read() returns the number of bytes read, 0 at the end of the
+// body, or an error (timeout, peer gone, malformed chunk, over the size limit).
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  virtual Result<size_t> Read(char* buf, size_t n) = 0;
+  // Bytes of the body delivered so far.
+  virtual uint64_t bytes_read() const = 0;
+  // Reads the rest of the body into a string; ResourceExhausted when it exceeds limit.
+  Result<std::string> ReadAll(size_t limit);
+};
+
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // Sends the status line and headers. With content_length the body must be exactly that long;
+  // without it the body is sent chunked (or, for HEAD / 204 / 304, not at all). Content-Length
+  // for HEAD responses may be given and no body is written.
+  virtual Status WriteHead(int status, const Headers& headers,
+                           std::optional<uint64_t> content_length) = 0;
+  virtual Status Write(std::string_view data) = 0;
+  // Ends the body (terminating chunk when chunked).
+  virtual Status Finish() = 0;
+  virtual bool head_written() const = 0;
+
+  // WriteHead + Write + Finish for a body already in memory.
+  Status Send(int status, const Headers& headers, std::string_view body);
+};
+
+using HttpHandler = std::function<void(const HttpRequest&, BodyReader&, ResponseWriter&)>;
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
+    size_t max_header_bytes = 64 * 1024;
+    uint64_t max_body_bytes = UINT64_MAX;
+    std::chrono::milliseconds read_timeout{30'000};
+    std::chrono::milliseconds write_timeout{30'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+    size_t max_connections = 1024;
+  };
+
+  // Binds and starts serving in background threads.
+  static Result<std::unique_ptr<HttpServer>> Start(Options options, HttpHandler handler);
+
+  virtual ~HttpServer() = default;
+  // The bound port (useful with port 0).
+  virtual uint16_t port() const = 0;
+  // "127.0.0.1:9000"
+  virtual std::string address() const = 0;
+  // Graceful stop; see the header comment. Idempotent; the destructor calls it.
+  virtual void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000)) = 0;
+};
+
+// Blocks the calling thread until SIGINT or SIGTERM arrives; returns the signal number.
+// Call before starting threads that should not receive the signal (it blocks them process-wide).
+int WaitForTerminationSignal();
+// Blocks SIGINT and SIGTERM in the calling thread and threads it creates later; call first
+// thing in main() of a long-running command so that WaitForTerminationSignal() gets them.
+void BlockTerminationSignals();
+
+}  // namespace slipway::net
