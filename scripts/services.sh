@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Starts the local services slipway's demo and tests use, when they are not running already:
+#   dockerd   (Debian docker.io) on /var/run/docker.sock, with no bridge and no iptables, so
+#             containers and builds only ever use host networking on loopback;
+#   registry  (Debian docker-registry) on 127.0.0.1:5000, storage under /var/lib/slipway-registry.
+# Idempotent. Logs go to /var/log/slipway-*.log.
+set -euo pipefail
+
+start_dockerd() {
+  if [[ -S /var/run/docker.sock ]] && /usr/bin/docker version >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "services: starting dockerd (--bridge=none --iptables=false)"
+  nohup /usr/sbin/dockerd --bridge=none --iptables=false --ip6tables=false \
+    >/var/log/slipway-dockerd.log 2>&1 &
+  for _ in $(seq 1 100); do
+    if /usr/bin/docker version >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "services: dockerd did not answer within 20 s; see /var/log/slipway-dockerd.log" >&2
+  tail -20 /var/log/slipway-dockerd.log >&2 || true
+  return 1
+}
+
+start_registry() {
+  if curl -fsS -o /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null; then
+    return 0
+  fi
+  echo "services: starting docker-registry on 127.0.0.1:5000"
+  mkdir -p /var/lib/slipway-registry /etc/slipway
+  cat >/etc/slipway/registry.yml <<'YML'
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: /var/lib/slipway-registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+YML
+  nohup /usr/bin/docker-registry serve /etc/slipway/registry.yml \
+    >/var/log/slipway-registry.log 2>&1 &
+  for _ in $(seq 1 50); do
+    if curl -fsS -o /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "services: the registry did not answer within 10 s; see /var/log/slipway-registry.log" >&2
+  return 1
+}
+
+for s in "${@:-dockerd registry}"; do
+  for one in $s; do
+    case $one in
+      dockerd) start_dockerd ;;
+      registry) start_registry ;;
+      *) echo "services: unknown service $one" >&2; exit 2 ;;
+    esac
+  done
+done

@@ -1,0 +1,165 @@
+#include "ctrl/build/docker/build_output.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/crypto.h"
+#include "slipway/internal/buildkit/v1/status.pb.h"
+
+namespace slipway::ctrl::build::docker {
+namespace {
+
+using Json = nlohmann::json;
+namespace bk = slipway::internal::buildkit::v1;
+
+double Seconds(const google::protobuf::Timestamp& from, const google::protobuf::Timestamp& to) {
+  return static_cast<double>(to.seconds() - from.seconds()) +
+         static_cast<double>(to.nanos() - from.nanos()) / 1e9;
+}
+
+}  // namespace
+
+std::string StripAnsi(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
+      i += 2;
+      while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) ++i;
+      continue;
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+void BuildOutputDecoder::Feed(std::string_view bytes) {
+  pending_.append(bytes);
+  size_t start = 0;
+  for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+    HandleLine(std::string_view(pending_).substr(start, nl - start));
+  }
+  pending_.erase(0, start);
+}
+
+void BuildOutputDecoder::Finish() {
+  if (!pending_.empty()) {
+    HandleLine(pending_);
+    pending_.clear();
+  }
+  if (!partial_stream_.empty()) {
+    Emit(partial_stream_);
+    partial_stream_.clear();
+  }
+  for (auto& [vertex, text] : partial_logs_) {
+    if (!text.empty()) Emit(fmt::format("#{} {}", vertexes_[vertex].number, text));
+  }
+  partial_logs_.clear();
+}
+
+void BuildOutputDecoder::Emit(std::string_view text) {
+  std::string clean = StripAnsi(text);
+  while (!clean.empty() && (clean.back() == '\r' || clean.back() == '\n')) clean.pop_back();
+  if (sink_) sink_(clean);
+}
+
+void BuildOutputDecoder::HandleLine(std::string_view line) {
+  if (line.empty() || line == "\r") return;
+  Json msg = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (msg.is_discarded() || !msg.is_object()) {
+    Emit(line);  // not JSON: pass through rather than lose it
+    return;
+  }
+  // In-stream failures carry errorDetail/error; refused requests (HTTP 4xx/5xx) a bare message.
+  const bool daemon_error = msg.size() == 1 && msg.contains("message") && msg["message"].is_string();
+  if (msg.contains("errorDetail") || msg.contains("error") || daemon_error) {
+    std::string message;
+    if (daemon_error) message = msg["message"].get<std::string>();
+    if (msg.contains("errorDetail") && msg["errorDetail"].is_object() &&
+        msg["errorDetail"].contains("message")) {
+      message = msg["errorDetail"]["message"].get<std::string>();
+    } else if (msg.contains("error") && msg["error"].is_string()) {
+      message = msg["error"].get<std::string>();
+    }
+    message = StripAnsi(message);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    error_ = message;
+    Emit("ERROR: " + message);
+    return;
+  }
+  const std::string id = msg.value("id", "");
+  if (id == "moby.buildkit.trace" && msg["aux"].is_string()) {
+    HandleBuildkitTrace(msg["aux"].get<std::string>());
+    return;
+  }
+  if (msg.contains("aux") && msg["aux"].is_object()) {
+    const Json& aux = msg["aux"];
+    if (aux.contains("ID") && aux["ID"].is_string()) image_id_ = aux["ID"].get<std::string>();
+    if (aux.contains("Digest") && aux["Digest"].is_string()) {
+      pushed_digest_ = aux["Digest"].get<std::string>();
+      Emit(fmt::format("pushed {} digest {}", aux.value("Tag", ""), pushed_digest_));
+    }
+    return;
+  }
+  if (msg.contains("stream") && msg["stream"].is_string()) {
+    partial_stream_ += msg["stream"].get<std::string>();
+    size_t start = 0;
+    for (size_t nl; (nl = partial_stream_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      Emit(std::string_view(partial_stream_).substr(start, nl - start));
+    }
+    partial_stream_.erase(0, start);
+    return;
+  }
+  if (msg.contains("status") && msg["status"].is_string()) {
+    // Push and pull progress: keep the milestones, drop the byte-counter updates.
+    if (msg.contains("progressDetail") && msg["progressDetail"].is_object() &&
+        !msg["progressDetail"].empty()) {
+      return;
+    }
+    std::string text = msg["status"].get<std::string>();
+    if (!id.empty()) text = id + ": " + text;
+    Emit(text);
+  }
+}
+
+void BuildOutputDecoder::HandleBuildkitTrace(std::string_view base64) {
+  std::string bytes;
+  bk::StatusResponse status;
+  if (!Base64Decode(base64, &bytes) || !status.ParseFromString(bytes)) {
+    Emit("(an unreadable BuildKit progress record was skipped)");
+    return;
+  }
+  for (const auto& v : status.vertexes()) {
+    VertexState& state = vertexes_[v.digest()];
+    if (state.number == 0) state.number = next_vertex_number_++;
+    if (!state.announced && (v.has_started() || v.cached())) {
+      state.announced = true;
+      Emit(fmt::format("#{} {}", state.number, v.name()));
+    }
+    if (state.done) continue;
+    if (!v.error().empty()) {
+      state.done = true;
+      Emit(fmt::format("#{} ERROR: {}", state.number, v.error()));
+    } else if (v.cached()) {
+      state.done = true;
+      Emit(fmt::format("#{} CACHED", state.number));
+    } else if (v.has_completed()) {
+      state.done = true;
+      Emit(fmt::format("#{} DONE {:.1f}s", state.number, Seconds(v.started(), v.completed())));
+    }
+  }
+  for (const auto& log : status.logs()) {
+    VertexState& state = vertexes_[log.vertex()];
+    if (state.number == 0) state.number = next_vertex_number_++;
+    std::string& text = partial_logs_[log.vertex()];
+    text += log.msg();
+    size_t start = 0;
+    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      Emit(fmt::format("#{} {}", state.number, std::string_view(text).substr(start, nl - start)));
+    }
+    text.erase(0, start);
+  }
+}
+
+}  // namespace slipway::ctrl::build::docker
