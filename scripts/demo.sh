@@ -28,20 +28,20 @@ build/slipway run s3 --data "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/s3.l
 PID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "$ENDPOINT/" && break; sleep 0.05; done
 
-echo "==> creating bucket 'contexts' with the AWS CLI"
-/usr/bin/aws --endpoint-url "$ENDPOINT" s3 mb s3://contexts
+echo "==> creating bucket 'slipway' with the AWS CLI"
+/usr/bin/aws --endpoint-url "$ENDPOINT" s3 mb s3://slipway
 
-echo "==> packaging examples as a build context would be"
+echo "==> packaging a directory as a build context"
 tar -czf "$WORK/context.tar.gz" -C "$(pwd)" README.md scripts
 SHA=$(sha256sum "$WORK/context.tar.gz" | cut -d' ' -f1)
 KEY=contexts/demo/$SHA.tar.gz
 
-PUT_URL=$(build/slipway s3 presign --endpoint "$ENDPOINT" --method PUT --expires 15m "s3://$KEY")
+PUT_URL=$(build/slipway s3 presign --endpoint "$ENDPOINT" --method PUT --expires 15m "s3://slipway/$KEY")
 echo "==> presigned PUT (15 min): ${PUT_URL:0:110}..."
 curl -sf -T "$WORK/context.tar.gz" "$PUT_URL"
 echo "    uploaded $(stat -c %s "$WORK/context.tar.gz") bytes with curl, no credentials"
 
-GET_URL=$(build/slipway s3 presign --endpoint "$ENDPOINT" --method GET --expires 15m "s3://$KEY")
+GET_URL=$(build/slipway s3 presign --endpoint "$ENDPOINT" --method GET --expires 15m "s3://slipway/$KEY")
 echo "==> presigned GET: ${GET_URL:0:110}..."
 curl -sf -o "$WORK/fetched.tar.gz" "$GET_URL"
 GOT=$(sha256sum "$WORK/fetched.tar.gz" | cut -d' ' -f1)
@@ -49,7 +49,8 @@ GOT=$(sha256sum "$WORK/fetched.tar.gz" | cut -d' ' -f1)
 echo "    downloaded and verified: sha256 $GOT"
 
 echo "==> a tampered URL is refused:"
-curl -s -o /dev/null -w '    HTTP %{http_code}\n' "${GET_URL%?}0"
+last=${GET_URL: -1}; [[ $last == 0 ]] && flip=1 || flip=0
+curl -s -o /dev/null -w '    HTTP %{http_code}\n' "${GET_URL%?}$flip"
 echo "==> listing with the AWS CLI:"
-/usr/bin/aws --endpoint-url "$ENDPOINT" s3 ls --recursive s3://contexts/
+/usr/bin/aws --endpoint-url "$ENDPOINT" s3 ls --recursive s3://slipway/
 echo "done: the object store answered on $ENDPOINT"

@@ -55,6 +55,19 @@ Sha256Digest SigningKey(std::string_view secret_key, std::string_view date8,
 // Hex HMAC-SHA256 of string_to_sign under the signing key.
 std::string Sign(const Sha256Digest& signing_key, std::string_view string_to_sign);
 
+// aws-chunked bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]): each chunk is signed with
+// Sign(signing_key, ChunkStringToSign(...)) chaining from the previous chunk's signature (the
+// first chunk chains from the request's own "seed" signature). chunk_sha256_hex is the hex
+// SHA-256 of the chunk's data (kEmptySha256 for the final zero-length chunk).
+std::string ChunkStringToSign(std::string_view amz_date, std::string_view scope,
+                              std::string_view previous_signature,
+                              std::string_view chunk_sha256_hex);
+// The trailer chunk's string to sign; canonical_trailer is "name:value\n" per trailing header
+// (lower-case names, as sent), and previous_signature is the final zero-length chunk's.
+std::string TrailerStringToSign(std::string_view amz_date, std::string_view scope,
+                                std::string_view previous_signature,
+                                std::string_view canonical_trailer);
+
 // --- client side ------------------------------------------------------------------------------
 
 // Adds Host (if missing), x-amz-date, x-amz-content-sha256 and Authorization to headers.
