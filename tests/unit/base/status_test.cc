@@ -72,3 +72,21 @@ TEST(ClockTest, AmzDateFormatsAndParses) {
 
 }  // namespace
 }  // namespace slipway
+
+#include "base/ids.h"
+
+namespace slipway {
+namespace {
+
+TEST(IdsTest, NewIdsAreUniqueAndDnsSafe) {
+  std::string a = NewId("dep"), b = NewId("dep");
+  EXPECT_NE(a, b);
+  ASSERT_EQ(a.size(), 4u + 16u);
+  EXPECT_EQ(a.substr(0, 4), "dep_");
+  for (char c : a.substr(4)) EXPECT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << a;
+  EXPECT_EQ(ShortId(a), a.substr(4, 8));
+  EXPECT_EQ(ShortId("plain"), "plain");
+}
+
+}  // namespace
+}  // namespace slipway
