@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
+scripts/services.sh dockerd registry
 cd build
 ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@"

@@ -10,5 +10,10 @@ namespace slipway::cmd {
 
 // `slipway run s3`: the embedded S3-compatible object store (run_s3.cc).
 void RegisterRunS3(CLI::App& run);
+// `slipway run krane`: the krane service on a container backend (run_krane.cc).
+void RegisterRunKrane(CLI::App& run);
+
+// `slipway s3 presign|mb`: operator tools for an S3-compatible store (s3_tools.cc).
+void RegisterS3Tools(CLI::App& app);
 
 }  // namespace slipway::cmd

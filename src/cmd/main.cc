@@ -1,10 +1,13 @@
 // The slipway executable: every service and the CLI, as subcommands.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cmd/commands.h"
 
 int main(int argc, char** argv) {
+  // Logs go to stderr: stdout belongs to command output (URLs, --json results).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("slipway"));
   CLI::App app{"slipway: from a directory with a Dockerfile to a live URL"};
   app.require_subcommand(1);
   std::string log_level = "info";
@@ -15,6 +18,9 @@ int main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand("run", "run one service (s3, ...)");
   run->require_subcommand(1);
   slipway::cmd::RegisterRunS3(*run);
+  slipway::cmd::RegisterRunKrane(*run);
+
+  slipway::cmd::RegisterS3Tools(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;

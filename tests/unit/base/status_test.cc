@@ -90,3 +90,35 @@ TEST(IdsTest, NewIdsAreUniqueAndDnsSafe) {
 
 }  // namespace
 }  // namespace slipway
+
+#include "base/duration.h"
+
+namespace slipway {
+namespace {
+
+TEST(DurationTest, ParsesUnitsAndBareSeconds) {
+  EXPECT_EQ(*ParseDuration("250ms"), std::chrono::milliseconds(250));
+  EXPECT_EQ(*ParseDuration("15s"), std::chrono::seconds(15));
+  EXPECT_EQ(*ParseDuration("5m"), std::chrono::minutes(5));
+  EXPECT_EQ(*ParseDuration("1h30m"), std::chrono::minutes(90));
+  EXPECT_EQ(*ParseDuration("90"), std::chrono::seconds(90));
+  EXPECT_EQ(*ParseDuration("1.5s"), std::chrono::milliseconds(1500));
+}
+
+TEST(DurationTest, RefusesGarbageWithAHint) {
+  for (const char* bad : {"", "m", "5x", "5m3", "-1s", "1 s"}) {
+    auto r = ParseDuration(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("250ms"), std::string::npos);
+  }
+}
+
+TEST(DurationTest, FormatsShortest) {
+  EXPECT_EQ(FormatDuration(std::chrono::minutes(5)), "5m");
+  EXPECT_EQ(FormatDuration(std::chrono::milliseconds(1500)), "1.5s");
+  EXPECT_EQ(FormatDuration(std::chrono::milliseconds(250)), "250ms");
+  EXPECT_EQ(FormatDuration(std::chrono::seconds(15)), "15s");
+}
+
+}  // namespace
+}  // namespace slipway

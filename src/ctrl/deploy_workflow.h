@@ -1,0 +1,48 @@
+// The durable workflows of the control plane:
+//   "build"  — a standalone build (BuildService.CreateBuild), keyed by project;
+//   "deploy" — a deployment (DeploymentService.CreateDeployment), keyed by project, whose steps
+//              read in the order of DESIGN.md's flow: build, schedule, wait, openapi, route.
+// Each step is journaled by the workflow engine; the deployment's visible status and step
+// table in the main database follow along, so GetDeployment shows progress as it happens.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctrl/build/backend.h"
+#include "ctrl/store.h"
+#include "storage/s3_client.h"
+#include "workflow/engine.h"
+
+namespace slipway::net {
+class ConnectClient;
+}
+
+namespace slipway::ctrl {
+
+inline constexpr std::string_view kBuildWorkflow = "build";
+inline constexpr std::string_view kDeployWorkflow = "deploy";
+
+// The deployment steps in order, as recorded in deployment_steps.
+const std::vector<std::string>& DeploymentStepNames();
+
+struct WorkflowDeps {
+  Store* store = nullptr;
+  storage::S3Client* s3 = nullptr;
+  std::string bucket;
+  build::BuildBackend* builder = nullptr;
+  net::ConnectClient* krane = nullptr;  // null: deployments stop after the build with an error
+  std::chrono::milliseconds wait_interval{1000};
+  std::chrono::milliseconds wait_deadline{5 * 60 * 1000};
+  std::string apex_domain = "localhost";
+};
+
+// Registers both workflows on the engine. deps must outlive the engine.
+void RegisterWorkflows(workflow::WorkflowEngine& engine, const WorkflowDeps& deps);
+
+// "<registry-less repository>:<tag>" for a project's image: "myapp:dep_3f9a0c1e5b7d2a4f".
+std::string ImageName(const std::string& project_name, const std::string& tag);
+
+}  // namespace slipway::ctrl

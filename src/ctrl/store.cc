@@ -1,0 +1,364 @@
+#include "ctrl/store.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/crypto.h"
+#include "base/ids.h"
+
+namespace slipway::ctrl {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string MapToJson(const std::map<std::string, std::string>& m) { return Json(m).dump(); }
+
+std::map<std::string, std::string> MapFromJson(const std::string& s) {
+  Json j = Json::parse(s, nullptr, false);
+  std::map<std::string, std::string> out;
+  if (!j.is_object()) return out;
+  for (auto& [k, v] : j.items()) {
+    if (v.is_string()) out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+std::vector<std::string> ListFromJson(const std::string& s) {
+  Json j = Json::parse(s, nullptr, false);
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (auto& v : j) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// Steps are recorded in the order the workflow announces them.
+constexpr std::string_view kBuildColumns =
+    "b.id, b.project_id, p.name AS project_name, b.deployment_id, b.context_key, b.dockerfile, "
+    "b.build_args, b.platform, b.status, b.image, b.error, b.created_at, b.finished_at";
+
+BuildRecord BuildFromRow(const db::Row& r) {
+  BuildRecord b;
+  b.id = r["id"].AsText();
+  b.project_id = r["project_id"].AsText();
+  b.project_name = r["project_name"].AsText();
+  b.deployment_id = r["deployment_id"].AsText();
+  b.context_key = r["context_key"].AsText();
+  b.dockerfile = r["dockerfile"].AsText();
+  b.build_args = MapFromJson(r["build_args"].AsText());
+  b.platform = r["platform"].AsText();
+  b.status = r["status"].AsText();
+  b.image = r["image"].AsText();
+  b.error = r["error"].AsText();
+  b.created_at_ms = r["created_at"].AsInt();
+  b.finished_at_ms = r["finished_at"].AsInt();
+  return b;
+}
+
+constexpr std::string_view kDeploymentColumns =
+    "d.id, d.project_id, p.name AS project_name, p.workspace_id, e.name AS environment, d.branch, "
+    "d.git_commit_sha, d.git_commit_message, d.git_commit_author, d.source_context_key, "
+    "d.source_dockerfile, d.source_image, d.build_args, d.status, d.error_message, d.failed_step, "
+    "d.image, d.build_id, d.replicas, d.cpu_millicores, d.memory_mib, d.port, "
+    "d.health_check_path, d.env, d.hostnames, d.created_at, d.updated_at";
+
+}  // namespace
+
+int64_t Store::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+      .count();
+}
+
+Result<std::string> Store::EnsureWorkspace(const std::string& name) {
+  SLIPWAY_RETURN_IF_ERROR(
+      db_.Exec("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) "
+               "ON CONFLICT (name) DO NOTHING",
+               {NewId("ws"), name, NowMs()})
+          .status());
+  SLIPWAY_ASSIGN_OR_RETURN(auto row, db_.QueryRow("SELECT id FROM workspaces WHERE name = $1", {name}));
+  if (!row) return Status::Internal("workspace " + name + " vanished right after it was created");
+  return (*row)["id"].AsText();
+}
+
+Result<std::string> Store::IssueToken(const std::string& workspace_id, const std::string& token_name) {
+  std::string token = "slw_" + RandomHex(24);
+  SLIPWAY_RETURN_IF_ERROR(
+      db_.Exec("INSERT INTO api_tokens (id, workspace_id, token_sha256, name, created_at) "
+               "VALUES ($1, $2, $3, $4, $5)",
+               {NewId("tok"), workspace_id, Sha256Hex(token), token_name, NowMs()})
+          .status());
+  return token;
+}
+
+Result<std::string> Store::WorkspaceForToken(const std::string& token) {
+  if (token.empty()) {
+    return Status::Unauthenticated(
+        "no API token: send \"Authorization: Bearer <token>\" (the CLI reads SLIPWAY_TOKEN or the "
+        "file `slipway dev` writes)");
+  }
+  // The lookup is by the token's hash, so the comparison never touches the plaintext.
+  SLIPWAY_ASSIGN_OR_RETURN(auto row, db_.QueryRow("SELECT workspace_id FROM api_tokens WHERE "
+                                                  "token_sha256 = $1",
+                                                  {Sha256Hex(token)}));
+  if (!row) return Status::Unauthenticated("the API token is not valid (check SLIPWAY_TOKEN)");
+  return (*row)["workspace_id"].AsText();
+}
+
+Result<Project> Store::EnsureProject(const std::string& workspace_id, const std::string& name) {
+  Project project;
+  Status st = db_.WithTransaction([&](db::Executor& tx) -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(auto row, tx.QueryRow("SELECT id FROM projects WHERE workspace_id = $1 "
+                                                   "AND name = $2",
+                                                   {workspace_id, name}));
+    if (row) {
+      project = {(*row)["id"].AsText(), workspace_id, name};
+      return Status::Ok();
+    }
+    project = {NewId("prj"), workspace_id, name};
+    int64_t now = NowMs();
+    SLIPWAY_RETURN_IF_ERROR(tx.Exec("INSERT INTO projects (id, workspace_id, name, created_at) "
+                                    "VALUES ($1, $2, $3, $4)",
+                                    {project.id, workspace_id, name, now})
+                                .status());
+    for (const char* env : {"production", "preview"}) {
+      SLIPWAY_RETURN_IF_ERROR(tx.Exec("INSERT INTO environments (id, project_id, name, created_at) "
+                                      "VALUES ($1, $2, $3, $4)",
+                                      {NewId("env"), project.id, env, now})
+                                  .status());
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return project;
+}
+
+Status Store::InsertBuild(const BuildRecord& b) {
+  int64_t now = NowMs();
+  return db_
+      .Exec("INSERT INTO builds (id, deployment_id, project_id, context_key, dockerfile, "
+            "build_args, platform, status, created_at, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8)",
+            {b.id, b.deployment_id.empty() ? db::Value() : db::Value(b.deployment_id), b.project_id,
+             b.context_key, b.dockerfile, MapToJson(b.build_args), b.platform, now})
+      .status();
+}
+
+Result<BuildRecord> Store::GetBuild(const std::string& workspace_id, const std::string& build_id) {
+  SLIPWAY_ASSIGN_OR_RETURN(
+      auto row, db_.QueryRow(fmt::format("SELECT {} FROM builds b JOIN projects p ON p.id = "
+                                         "b.project_id WHERE b.id = $1 AND p.workspace_id = $2",
+                                         kBuildColumns),
+                             {build_id, workspace_id}));
+  if (!row) return Status::NotFound("no build " + build_id + " in this workspace");
+  return BuildFromRow(*row);
+}
+
+Result<BuildRecord> Store::GetBuildById(const std::string& build_id) {
+  SLIPWAY_ASSIGN_OR_RETURN(
+      auto row, db_.QueryRow(fmt::format("SELECT {} FROM builds b JOIN projects p ON p.id = "
+                                         "b.project_id WHERE b.id = $1",
+                                         kBuildColumns),
+                             {build_id}));
+  if (!row) return Status::NotFound("no build " + build_id);
+  return BuildFromRow(*row);
+}
+
+Status Store::SetBuildRunning(const std::string& build_id) {
+  return db_.Exec("UPDATE builds SET status = 'running', updated_at = $2 WHERE id = $1",
+                  {build_id, NowMs()})
+      .status();
+}
+
+Status Store::FinishBuild(const std::string& build_id, const std::string& image,
+                          const Status& result) {
+  int64_t now = NowMs();
+  return db_
+      .Exec("UPDATE builds SET status = $2, image = $3, error = $4, updated_at = $5, "
+            "finished_at = $5 WHERE id = $1",
+            {build_id, result.ok() ? "succeeded" : "failed",
+             image.empty() ? db::Value() : db::Value(image),
+             result.ok() ? db::Value() : db::Value(result.message()), now})
+      .status();
+}
+
+Status Store::AppendBuildLog(const std::string& build_id, const std::vector<std::string>& lines) {
+  if (lines.empty()) return Status::Ok();
+  return db_.WithTransaction([&](db::Executor& tx) -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(auto row, tx.QueryRow("SELECT COALESCE(MAX(seq), 0) AS last FROM "
+                                                   "build_log_lines WHERE build_id = $1",
+                                                   {build_id}));
+    int64_t seq = row ? (*row)["last"].AsInt() : 0;
+    int64_t now = NowMs();
+    for (const auto& line : lines) {
+      SLIPWAY_RETURN_IF_ERROR(tx.Exec("INSERT INTO build_log_lines (build_id, seq, logged_at, line) "
+                                      "VALUES ($1, $2, $3, $4)",
+                                      {build_id, ++seq, now, line})
+                                  .status());
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<LogLineRecord>> Store::ReadBuildLog(const std::string& build_id, int64_t after,
+                                                       int limit) {
+  SLIPWAY_ASSIGN_OR_RETURN(
+      auto rows, db_.Query("SELECT seq, logged_at, line FROM build_log_lines WHERE build_id = $1 "
+                           "AND seq > $2 ORDER BY seq LIMIT $3",
+                           {build_id, after, limit}));
+  std::vector<LogLineRecord> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back({r["seq"].AsInt(), r["logged_at"].AsInt(), r["line"].AsText()});
+  return out;
+}
+
+Status Store::InsertDeployment(const DeploymentRecord& d, const std::vector<std::string>& steps) {
+  return db_.WithTransaction([&](db::Executor& tx) -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(auto env, tx.QueryRow("SELECT id FROM environments WHERE project_id = "
+                                                   "$1 AND name = $2",
+                                                   {d.project_id, d.environment}));
+    if (!env) {
+      return Status::InvalidArgument(fmt::format(
+          "project {} has no environment \"{}\" (use production or preview)", d.project_name,
+          d.environment));
+    }
+    int64_t now = NowMs();
+    auto opt = [](const std::string& s) { return s.empty() ? db::Value() : db::Value(s); };
+    SLIPWAY_RETURN_IF_ERROR(
+        tx.Exec("INSERT INTO deployments (id, project_id, environment_id, branch, git_commit_sha, "
+                "git_commit_message, git_commit_author, source_context_key, source_dockerfile, "
+                "source_image, build_args, status, replicas, cpu_millicores, memory_mib, port, "
+                "health_check_path, env, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
+                "$7, $8, $9, $10, $11, 'PENDING', $12, $13, $14, $15, $16, $17, $18, $18)",
+                {d.id, d.project_id, (*env)["id"].AsText(), d.branch, d.git_commit_sha,
+                 d.git_commit_message, d.git_commit_author, opt(d.context_key), opt(d.dockerfile),
+                 opt(d.source_image), MapToJson(d.build_args), d.replicas, d.cpu_millicores,
+                 d.memory_mib, d.port, d.health_check_path, MapToJson(d.env), now})
+            .status());
+    int position = 0;
+    for (const auto& step : steps) {
+      SLIPWAY_RETURN_IF_ERROR(tx.Exec("INSERT INTO deployment_steps (deployment_id, name, position, "
+                                      "status) VALUES ($1, $2, $3, 'pending')",
+                                      {d.id, step, position++})
+                                  .status());
+    }
+    return Status::Ok();
+  });
+}
+
+Result<DeploymentRecord> Store::LoadDeployment(const std::string& where, const db::Params& params) {
+  SLIPWAY_ASSIGN_OR_RETURN(
+      auto row, db_.QueryRow(fmt::format("SELECT {} FROM deployments d JOIN projects p ON p.id = "
+                                         "d.project_id JOIN environments e ON e.id = "
+                                         "d.environment_id WHERE {}",
+                                         kDeploymentColumns, where),
+                             params));
+  if (!row) return Status::NotFound("no deployment " + params[0].AsText() + " in this workspace");
+  const db::Row& r = *row;
+  DeploymentRecord d;
+  d.id = r["id"].AsText();
+  d.project_id = r["project_id"].AsText();
+  d.project_name = r["project_name"].AsText();
+  d.workspace_id = r["workspace_id"].AsText();
+  d.environment = r["environment"].AsText();
+  d.branch = r["branch"].AsText();
+  d.git_commit_sha = r["git_commit_sha"].AsText();
+  d.git_commit_message = r["git_commit_message"].AsText();
+  d.git_commit_author = r["git_commit_author"].AsText();
+  d.context_key = r["source_context_key"].AsText();
+  d.dockerfile = r["source_dockerfile"].AsText();
+  d.source_image = r["source_image"].AsText();
+  d.build_args = MapFromJson(r["build_args"].AsText());
+  d.status = r["status"].AsText();
+  d.error = r["error_message"].AsText();
+  d.failed_step = r["failed_step"].AsText();
+  d.image = r["image"].AsText();
+  d.build_id = r["build_id"].AsText();
+  d.replicas = r["replicas"].AsInt();
+  d.cpu_millicores = r["cpu_millicores"].AsInt();
+  d.memory_mib = r["memory_mib"].AsInt();
+  d.port = r["port"].AsInt();
+  d.health_check_path = r["health_check_path"].AsText();
+  d.env = MapFromJson(r["env"].AsText());
+  d.hostnames = ListFromJson(r["hostnames"].AsText());
+  d.created_at_ms = r["created_at"].AsInt();
+  d.updated_at_ms = r["updated_at"].AsInt();
+  SLIPWAY_ASSIGN_OR_RETURN(auto steps, db_.Query("SELECT name, status, started_at, finished_at, "
+                                                 "error FROM deployment_steps WHERE "
+                                                 "deployment_id = $1 ORDER BY position",
+                                                 {d.id}));
+  for (const auto& s : steps) {
+    d.steps.push_back({s["name"].AsText(), s["status"].AsText(), s["started_at"].AsInt(),
+                       s["finished_at"].AsInt(), s["error"].AsText()});
+  }
+  return d;
+}
+
+Result<DeploymentRecord> Store::GetDeployment(const std::string& workspace_id, const std::string& id) {
+  return LoadDeployment("d.id = $1 AND p.workspace_id = $2", {id, workspace_id});
+}
+
+Result<DeploymentRecord> Store::GetDeploymentById(const std::string& id) {
+  return LoadDeployment("d.id = $1", {id});
+}
+
+Result<std::vector<DeploymentRecord>> Store::ListDeployments(const std::string& workspace_id,
+                                                             const std::string& project_name,
+                                                             int limit) {
+  SLIPWAY_ASSIGN_OR_RETURN(
+      auto rows, db_.Query("SELECT d.id FROM deployments d JOIN projects p ON p.id = d.project_id "
+                           "WHERE p.workspace_id = $1 AND ($2 = '' OR p.name = $2) "
+                           "ORDER BY d.created_at DESC LIMIT $3",
+                           {workspace_id, project_name, limit}));
+  std::vector<DeploymentRecord> out;
+  for (const auto& r : rows) {
+    SLIPWAY_ASSIGN_OR_RETURN(auto d, GetDeploymentById(r["id"].AsText()));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Status Store::SetDeploymentStatus(const std::string& id, const std::string& status) {
+  return db_.Exec("UPDATE deployments SET status = $2, updated_at = $3 WHERE id = $1",
+                  {id, status, NowMs()})
+      .status();
+}
+
+Status Store::SetDeploymentImage(const std::string& id, const std::string& image,
+                                 const std::string& build_id) {
+  return db_.Exec("UPDATE deployments SET image = $2, build_id = $3, updated_at = $4 WHERE id = $1",
+                  {id, image, build_id.empty() ? db::Value() : db::Value(build_id), NowMs()})
+      .status();
+}
+
+Status Store::SetDeploymentHostnames(const std::string& id, const std::vector<std::string>& hostnames) {
+  return db_.Exec("UPDATE deployments SET hostnames = $2, updated_at = $3 WHERE id = $1",
+                  {id, Json(hostnames).dump(), NowMs()})
+      .status();
+}
+
+Status Store::FailDeployment(const std::string& id, const std::string& step, const std::string& error) {
+  return db_.Exec("UPDATE deployments SET status = 'FAILED', failed_step = $2, error_message = $3, "
+                  "updated_at = $4 WHERE id = $1",
+                  {id, step, error, NowMs()})
+      .status();
+}
+
+Status Store::StartStep(const std::string& deployment_id, const std::string& step) {
+  return db_.Exec("UPDATE deployment_steps SET status = 'running', started_at = COALESCE(started_at, "
+                  "$3), error = NULL WHERE deployment_id = $1 AND name = $2",
+                  {deployment_id, step, NowMs()})
+      .status();
+}
+
+Status Store::FinishStep(const std::string& deployment_id, const std::string& step,
+                         const Status& result) {
+  return db_.Exec("UPDATE deployment_steps SET status = $3, finished_at = $4, error = $5 "
+                  "WHERE deployment_id = $1 AND name = $2",
+                  {deployment_id, step, result.ok() ? "succeeded" : "failed", NowMs(),
+                   result.ok() ? db::Value() : db::Value(result.message())})
+      .status();
+}
+
+}  // namespace slipway::ctrl

@@ -1,0 +1,267 @@
+#include "db/migrations.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace slipway::db {
+namespace {
+
+// Column conventions (portable between SQLite and PostgreSQL): ids are TEXT chosen by the
+// application, times are BIGINT unix milliseconds, booleans INTEGER 0/1, lists are JSON text.
+constexpr std::string_view kMainV1 = R"sql(
+CREATE TABLE workspaces (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE projects (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  UNIQUE (workspace_id, name)
+);
+
+CREATE TABLE environments (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  UNIQUE (project_id, name)
+);
+
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  last_used_at BIGINT
+);
+CREATE INDEX api_tokens_workspace ON api_tokens (workspace_id);
+
+CREATE TABLE deployments (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  environment_id TEXT NOT NULL REFERENCES environments(id),
+  branch TEXT NOT NULL DEFAULT '',
+  git_commit_sha TEXT NOT NULL DEFAULT '',
+  git_commit_message TEXT NOT NULL DEFAULT '',
+  git_commit_author TEXT NOT NULL DEFAULT '',
+  source_context_key TEXT,
+  source_dockerfile TEXT,
+  source_image TEXT,
+  status TEXT NOT NULL,
+  error_message TEXT,
+  failed_step TEXT,
+  image TEXT,
+  replicas BIGINT NOT NULL DEFAULT 1,
+  cpu_millicores BIGINT NOT NULL DEFAULT 0,
+  memory_mib BIGINT NOT NULL DEFAULT 0,
+  port BIGINT NOT NULL DEFAULT 8080,
+  hostnames TEXT NOT NULL DEFAULT '[]',
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX deployments_project_created ON deployments (project_id, created_at);
+CREATE INDEX deployments_environment_created ON deployments (environment_id, created_at);
+
+CREATE TABLE deployment_steps (
+  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  position BIGINT NOT NULL DEFAULT 0,
+  status TEXT NOT NULL,
+  started_at BIGINT,
+  finished_at BIGINT,
+  error TEXT,
+  PRIMARY KEY (deployment_id, name)
+);
+
+CREATE TABLE builds (
+  id TEXT PRIMARY KEY,
+  deployment_id TEXT REFERENCES deployments(id) ON DELETE SET NULL,
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  context_key TEXT NOT NULL,
+  dockerfile TEXT NOT NULL,
+  build_args TEXT NOT NULL DEFAULT '{}',
+  platform TEXT NOT NULL DEFAULT 'linux/amd64',
+  status TEXT NOT NULL,
+  image TEXT,
+  error TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  finished_at BIGINT
+);
+CREATE INDEX builds_deployment ON builds (deployment_id);
+CREATE INDEX builds_project_created ON builds (project_id, created_at);
+
+CREATE TABLE build_log_lines (
+  build_id TEXT NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+  seq BIGINT NOT NULL,
+  logged_at BIGINT NOT NULL,
+  line TEXT NOT NULL,
+  PRIMARY KEY (build_id, seq)
+);
+
+CREATE TABLE workflow_runs (
+  id TEXT PRIMARY KEY,
+  workflow TEXT NOT NULL,
+  workflow_key TEXT NOT NULL,
+  key_seq BIGINT NOT NULL,
+  input TEXT NOT NULL,
+  status TEXT NOT NULL,
+  output TEXT,
+  error_code TEXT,
+  error TEXT,
+  owner TEXT,
+  lease_until BIGINT NOT NULL DEFAULT 0,
+  claims BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  finished_at BIGINT,
+  UNIQUE (workflow_key, key_seq)
+);
+CREATE INDEX workflow_runs_status_created ON workflow_runs (status, created_at);
+
+CREATE TABLE workflow_steps (
+  run_id TEXT NOT NULL REFERENCES workflow_runs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  output TEXT,
+  error_code TEXT,
+  error TEXT,
+  attempts BIGINT NOT NULL DEFAULT 0,
+  retry_at BIGINT,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT,
+  PRIMARY KEY (run_id, name)
+);
+)sql";
+
+constexpr std::string_view kPartitionV1 = R"sql(
+CREATE TABLE instances (
+  deployment_id TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  address TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (deployment_id, instance_id)
+);
+CREATE INDEX instances_status ON instances (status);
+
+CREATE TABLE gateway_routes (
+  hostname TEXT PRIMARY KEY,
+  deployment_id TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX gateway_routes_deployment ON gateway_routes (deployment_id);
+)sql";
+
+// Any fixed number: every slipway process migrating the same PostgreSQL database takes it.
+constexpr int64_t kMigrationLockKey = 0x5117'3a11;
+
+constexpr std::string_view kCreateSchemaMigrations =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
+    "name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+int64_t UnixMillis(Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
+      .count();
+}
+
+// Serializes migrating processes for the rest of the transaction; SQLite's BEGIN IMMEDIATE
+// already did.
+Status LockForMigration(Executor& tx) {
+  if (tx.dialect() != Dialect::kPostgres) return Status::Ok();
+  return tx.Query("SELECT pg_advisory_xact_lock($1)", {kMigrationLockKey}).status();
+}
+
+}  // namespace
+
+const std::vector<Migration>& MigrationsFor(Schema schema) {
+  static const std::vector<Migration> kMain = {
+      {1,
+       "initial schema: workspaces, projects, deployments, builds, workflow journal",
+       kMainV1,
+       {}},
+  };
+  static const std::vector<Migration> kPartition = {
+      {1, "initial schema: instances, gateway routes", kPartitionV1, {}},
+  };
+  return schema == Schema::kMain ? kMain : kPartition;
+}
+
+Status Migrate(Database& db, const std::vector<Migration>& migrations, Clock& clock) {
+  int known = 0;
+  for (const auto& m : migrations) known = std::max(known, m.version);
+
+  SLIPWAY_RETURN_IF_ERROR(db.WithTransaction(
+      [&](Executor& tx) -> Status {
+        SLIPWAY_RETURN_IF_ERROR(LockForMigration(tx));
+        SLIPWAY_RETURN_IF_ERROR(tx.ExecScript(kCreateSchemaMigrations));
+        SLIPWAY_ASSIGN_OR_RETURN(auto row,
+                                 tx.QueryRow("SELECT MAX(version) AS v FROM schema_migrations"));
+        int64_t newest = row ? (*row)["v"].AsInt() : 0;
+        if (newest > known) {
+          return Status::FailedPrecondition(
+              "the database " + db.Describe() + " has schema version " + std::to_string(newest) +
+              " but this slipway knows versions up to " + std::to_string(known) +
+              "; run a slipway at least as new as the one that migrated it.");
+        }
+        return Status::Ok();
+      },
+      Isolation::kReadCommitted));
+
+  std::vector<const Migration*> ordered;
+  for (const auto& m : migrations) ordered.push_back(&m);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+
+  for (const Migration* m : ordered) {
+    Status s = db.WithTransaction(
+        [&](Executor& tx) -> Status {
+          SLIPWAY_RETURN_IF_ERROR(LockForMigration(tx));
+          SLIPWAY_ASSIGN_OR_RETURN(
+              auto applied, tx.QueryRow("SELECT version FROM schema_migrations WHERE version = $1",
+                                        {m->version}));
+          if (applied) return Status::Ok();  // another process got here first
+          std::string_view sql = tx.dialect() == Dialect::kPostgres && !m->postgres_sql.empty()
+                                     ? m->postgres_sql
+                                     : m->sql;
+          SLIPWAY_RETURN_IF_ERROR(tx.ExecScript(sql));
+          return tx
+              .Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    {m->version, m->name, UnixMillis(clock)})
+              .status();
+        },
+        Isolation::kReadCommitted);
+    if (!s.ok()) {
+      return s.WithContext("applying migration " + std::to_string(m->version) + " (" +
+                           std::string(m->name) + ") to " + db.Describe());
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+Result<std::unique_ptr<Database>> OpenAndMigrate(std::string_view url, const OpenOptions& options,
+                                                 Schema schema) {
+  SLIPWAY_ASSIGN_OR_RETURN(auto db, Open(url, options));
+  SLIPWAY_RETURN_IF_ERROR(Migrate(*db, MigrationsFor(schema)));
+  return db;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> OpenMain(std::string_view url, const OpenOptions& options) {
+  return OpenAndMigrate(url, options, Schema::kMain);
+}
+
+Result<std::unique_ptr<Database>> OpenPartition(std::string_view url, const OpenOptions& options) {
+  return OpenAndMigrate(url, options, Schema::kPartition);
+}
+
+}  // namespace slipway::db
