@@ -5,6 +5,9 @@
 namespace CLI {
 class App;
 }
+namespace slipway::ctrl {
+struct CtrlOptions;
+}
 
 namespace slipway::cmd {
 
@@ -12,6 +15,11 @@ namespace slipway::cmd {
 void RegisterRunS3(CLI::App& run);
 // `slipway run krane`: the krane service on a container backend (run_krane.cc).
 void RegisterRunKrane(CLI::App& run);
+
+// `slipway run ctrl`: the control plane (run_ctrl.cc).
+void RegisterRunCtrl(CLI::App& run);
+// The flags (and environment twins) of ctrl's options, shared by `run ctrl` and `dev`.
+void AddCtrlFlags(CLI::App& cmd, ctrl::CtrlOptions& options);
 
 // `slipway s3 presign|mb`: operator tools for an S3-compatible store (s3_tools.cc).
 void RegisterS3Tools(CLI::App& app);

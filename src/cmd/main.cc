@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   run->require_subcommand(1);
   slipway::cmd::RegisterRunS3(*run);
   slipway::cmd::RegisterRunKrane(*run);
+  slipway::cmd::RegisterRunCtrl(*run);
 
   slipway::cmd::RegisterS3Tools(app);
 
