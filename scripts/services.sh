@@ -2,7 +2,8 @@
 # Starts the local services slipway's demo and tests use, when they are not running already:
 #   dockerd   (Debian docker.io) on /var/run/docker.sock, with no bridge and no iptables, so
 #             containers and builds only ever use host networking on loopback;
-#   registry  (Debian docker-registry) on 127.0.0.1:5000, storage under /var/lib/slipway-registry.
+#   registry  (Debian docker-registry) on 127.0.0.1:5000, storage under /var/lib/slipway-registry;
+#   base-images  slipway/busybox:1, made locally from busybox-static (needs dockerd).
 # Idempotent. Logs go to /var/log/slipway-*.log.
 set -euo pipefail
 
@@ -50,11 +51,28 @@ YML
   return 1
 }
 
-for s in "${@:-dockerd registry}"; do
+# slipway/busybox:1: a two-megabyte base image made from Debian's busybox-static (no registry
+# needed): /bin/busybox and /bin/sh. examples/ and tests build FROM it.
+ensure_base_images() {
+  if /usr/bin/docker image inspect slipway/busybox:1 >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "services: making the base image slipway/busybox:1 from /bin/busybox"
+  local root
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/www"
+  cp /bin/busybox "$root/bin/busybox"
+  ln -s busybox "$root/bin/sh"
+  tar -C "$root" -c . | /usr/bin/docker import -c 'CMD ["/bin/sh"]' - slipway/busybox:1 >/dev/null
+  rm -rf "$root"
+}
+
+for s in "${@:-dockerd registry base-images}"; do
   for one in $s; do
     case $one in
       dockerd) start_dockerd ;;
       registry) start_registry ;;
+      base-images) start_dockerd && ensure_base_images ;;
       *) echo "services: unknown service $one" >&2; exit 2 ;;
     esac
   done

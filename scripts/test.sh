@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-scripts/services.sh dockerd registry
+scripts/services.sh dockerd registry base-images
 cd build
 ctest --output-on-failure -j "${TEST_JOBS:-2}" "$@"
