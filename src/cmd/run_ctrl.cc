@@ -36,6 +36,10 @@ void AddCtrlFlags(CLI::App& cmd, ctrl::CtrlOptions& o) {
   cmd.add_option("--docker-host", o.build.docker_host, "dockerd address for the docker backend")
       ->envname("DOCKER_HOST")
       ->capture_default_str();
+  cmd.add_option("--docker-builder", o.build.docker_builder,
+                 "docker backend: buildkit, classic, or auto (BuildKit unless dockerd refuses it)")
+      ->envname("DOCKER_BUILDER")
+      ->capture_default_str();
   cmd.add_option("--registry", o.build.registry,
                  "registry images are pushed to (\"127.0.0.1:5000\"); empty keeps them local")
       ->envname("REGISTRY");

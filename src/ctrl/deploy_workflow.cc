@@ -108,6 +108,16 @@ Result<std::string> RunBuild(const WorkflowDeps& deps, const std::string& build_
   return result->image;
 }
 
+// A build step that gave up (transient failures retried until the policy ran out, e.g. dockerd
+// unreachable) must not leave its build "running" forever: record the last failure, unless the
+// build already finished (RunBuild records terminal failures itself) or the engine is stopping.
+void RecordBuildGaveUp(const WorkflowDeps& deps, const std::string& build_id, const Status& st) {
+  if (st.ok() || st.code() == Code::kCanceled) return;
+  auto b = deps.store->GetBuildById(build_id);
+  if (b.ok() && (b->status == "succeeded" || b->status == "failed")) return;
+  (void)deps.store->FinishBuild(build_id, "", st);
+}
+
 std::string DeploymentIdFromInput(const std::string& input) { return input; }
 
 class DeployRun {
@@ -123,6 +133,7 @@ class DeployRun {
     if (image.empty()) {
       SLIPWAY_RETURN_IF_ERROR(Phase("BUILDING"));
       auto built = DeploymentStep("build", [&] { return RunBuild(deps_, deployment_.build_id, id_); });
+      RecordBuildGaveUp(deps_, deployment_.build_id, built.status());
       if (!built.ok()) return Finish(built.status());
       image = *built;
       SLIPWAY_RETURN_IF_ERROR(deps_.store->SetDeploymentImage(id_, image, deployment_.build_id));
@@ -189,6 +200,7 @@ void RegisterWorkflows(workflow::WorkflowEngine& engine, const WorkflowDeps& dep
   engine.Register(std::string(kBuildWorkflow), [&deps](workflow::RunContext& ctx) -> Status {
     const std::string& build_id = ctx.input();
     auto image = ctx.Step("build", [&] { return RunBuild(deps, build_id, build_id); });
+    RecordBuildGaveUp(deps, build_id, image.status());
     if (!image.ok()) return image.status();
     ctx.SetOutput(*image);
     return Status::Ok();

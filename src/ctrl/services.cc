@@ -42,6 +42,20 @@ Status CheckContextKey(const std::string& key, const Project& project) {
   return Status::Ok();
 }
 
+// A build needs its context in the store; refusing here, before any record exists, tells the
+// client at once instead of through a build that fails later.
+Status CheckContextUploaded(const ServiceDeps& deps, const std::string& key) {
+  auto head = deps.s3->HeadObject(deps.bucket, key);
+  if (head.ok()) return Status::Ok();
+  if (head.status().code() == Code::kNotFound) {
+    return Status::FailedPrecondition(fmt::format(
+        "the build context {} is not in the object store: upload it with the URL from "
+        "GenerateUploadURL, then ask again",
+        key));
+  }
+  return head.status().WithContext("the object store could not be reached");
+}
+
 Status CheckDockerfilePath(const std::string& path) {
   if (path.empty()) return Status::Ok();
   if (path[0] == '/' || path.find("..") != std::string::npos || path.find('\0') != std::string::npos) {
@@ -192,6 +206,7 @@ void RegisterCtrlServices(net::ConnectRouter& router, const ServiceDeps& deps) {
         SLIPWAY_RETURN_IF_ERROR(CheckDockerfilePath(req.dockerfile()));
         SLIPWAY_ASSIGN_OR_RETURN(Project project, d->store->EnsureProject(ws, req.project()));
         SLIPWAY_RETURN_IF_ERROR(CheckContextKey(req.context_key(), project));
+        SLIPWAY_RETURN_IF_ERROR(CheckContextUploaded(*d, req.context_key()));
         BuildRecord b;
         b.id = NewId("bld");
         b.project_id = project.id;
@@ -258,6 +273,7 @@ void RegisterCtrlServices(net::ConnectRouter& router, const ServiceDeps& deps) {
         if (req.source_case() == pb::CreateDeploymentRequest::kContext) {
           SLIPWAY_RETURN_IF_ERROR(CheckContextKey(req.context().context_key(), project));
           SLIPWAY_RETURN_IF_ERROR(CheckDockerfilePath(req.context().dockerfile()));
+          SLIPWAY_RETURN_IF_ERROR(CheckContextUploaded(*d, req.context().context_key()));
           dep.context_key = req.context().context_key();
           dep.dockerfile = req.context().dockerfile().empty() ? "Dockerfile" : req.context().dockerfile();
           dep.build_args = {req.context().build_args().begin(), req.context().build_args().end()};

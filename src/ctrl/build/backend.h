@@ -50,6 +50,9 @@ struct BuildBackendConfig {
   std::string backend = "docker";          // BUILD_BACKEND
   std::string docker_host = "unix:///var/run/docker.sock";  // DOCKER_HOST
   std::string registry;                    // REGISTRY: "127.0.0.1:5000"; empty keeps images local
+  // DOCKER_BUILDER, docker backend only: "buildkit" (version=2), "classic" (version=1), or
+  // "auto": BuildKit, and the classic builder from then on if the daemon refuses BuildKit.
+  std::string docker_builder = "auto";
   std::string platform = "linux/amd64";    // BUILD_PLATFORM
 };
 

@@ -67,8 +67,10 @@ class DockerBackend : public BuildBackend {
 
   // Streams one daemon call's JSON-lines output through a decoder; returns the decoder's
   // verdict as a Status (transport, HTTP and in-stream errors alike).
+  // *http_status (when given) receives the daemon's HTTP status, 0 if it never answered.
   Status StreamCall(net::ClientRequest req, BuildOutputDecoder& decoder,
-                    const std::atomic<bool>* cancel, std::string_view what) {
+                    const std::atomic<bool>* cancel, std::string_view what,
+                    int* http_status = nullptr) {
     req.on_body = [&](std::string_view chunk) {
       if (cancel != nullptr && cancel->load()) return false;
       decoder.Feed(chunk);
@@ -76,6 +78,7 @@ class DockerBackend : public BuildBackend {
     };
     auto resp = http_.Do(req);
     decoder.Finish();
+    if (http_status != nullptr) *http_status = resp.ok() ? resp->status : 0;
     if (cancel != nullptr && cancel->load()) return Status::Canceled(std::string(what) + " was canceled");
     if (!resp.ok()) {
       return resp.status().WithContext(fmt::format(
@@ -102,22 +105,55 @@ class DockerBackend : public BuildBackend {
         net::UriEncode(request.dockerfile.empty() ? "Dockerfile" : request.dockerfile),
         net::UriEncode(build_args.dump()), net::UriEncode(platform));
 
-    for (std::string_view version : {"2", "1"}) {
+    // Every BuildKit failure, a bad Dockerfile included, is an HTTP 200 stream ending in
+    // errorDetail; an HTTP error status means the daemon refused BuildKit itself (an old or
+    // experimental-only daemon: "buildkit is only supported with experimental mode"). Only
+    // then, and only in "auto", is the classic builder used, for this build and the next ones.
+    const bool buildkit = config_.docker_builder == "buildkit" ||
+                          (config_.docker_builder != "classic" && !buildkit_refused_.load());
+    if (buildkit) {
       BuildOutputDecoder decoder(log);
-      Status st = StreamCall(DaemonRequest("POST", query + "&version=" + std::string(version)),
-                             decoder, cancel, "building " + image);
-      if (version == "2" && !st.ok() && st.message().find("buildkit") != std::string::npos &&
-          st.message().find("not supported") != std::string::npos) {
-        spdlog::info("dockerd has no BuildKit; using the classic builder");
-        continue;
+      int http_status = 0;
+      Status st = StreamCall(DaemonRequest("POST", query + "&version=2"), decoder, cancel,
+                             "building " + image, &http_status);
+      if (st.ok() || config_.docker_builder == "buildkit" || http_status == 0 ||
+          http_status == 200) {
+        return BuiltImageId(st, decoder, request, image);
       }
-      SLIPWAY_RETURN_IF_ERROR(st);
-      if (decoder.image_id().empty()) {
-        return Status::Internal("dockerd reported success but no image id for " + image);
-      }
-      return decoder.image_id();
+      spdlog::info("dockerd refused a BuildKit build ({}); using the classic builder",
+                   st.message());
+      buildkit_refused_ = true;
     }
-    return Status::Internal("no builder left to try");
+    BuildOutputDecoder decoder(log);
+    Status st = StreamCall(DaemonRequest("POST", query + "&version=1"), decoder, cancel,
+                           "building " + image);
+    return BuiltImageId(st, decoder, request, image);
+  }
+
+  // The image id a finished build reported, or why there is none.
+  static Result<std::string> BuiltImageId(const Status& st, const BuildOutputDecoder& decoder,
+                                          const BuildRequest& request, const std::string& image) {
+    if (!st.ok()) return ExplainMissingDockerfile(st, request);
+    if (decoder.image_id().empty()) {
+      return Status::Internal("dockerd reported success but no image id for " + image);
+    }
+    return decoder.image_id();
+  }
+
+  // BuildKit says "failed to read dockerfile: open /var/lib/docker/tmp/buildkit-mount.../X: no
+  // such file or directory", the classic builder "Cannot locate specified Dockerfile: X": both
+  // become a message naming the path in the context and what to do, the builder's words kept.
+  static Status ExplainMissingDockerfile(const Status& st, const BuildRequest& request) {
+    const std::string& m = st.message();
+    const bool missing = m.find("Cannot locate specified Dockerfile") != std::string::npos ||
+                         (m.find("failed to read dockerfile") != std::string::npos &&
+                          m.find("no such file or directory") != std::string::npos);
+    if (!missing) return st;
+    return Status(st.code(),
+                  fmt::format("no Dockerfile at \"{}\" in the uploaded context (pass the "
+                              "Dockerfile's path inside the context with --dockerfile); the "
+                              "builder said: {}",
+                              request.dockerfile.empty() ? "Dockerfile" : request.dockerfile, m));
   }
 
   Result<std::string> Push(const std::string& image, const BuildLogSink& log,
@@ -140,12 +176,18 @@ class DockerBackend : public BuildBackend {
   BuildBackendConfig config_;
   DaemonAddress daemon_;
   net::HttpClient http_;
+  std::atomic<bool> buildkit_refused_{false};  // "auto" learned that dockerd has no BuildKit
 };
 
 }  // namespace
 
 Result<std::unique_ptr<BuildBackend>> MakeDockerBackend(const BuildBackendConfig& config) {
   SLIPWAY_ASSIGN_OR_RETURN(DaemonAddress daemon, ParseDockerHost(config.docker_host));
+  if (config.docker_builder != "auto" && config.docker_builder != "buildkit" &&
+      config.docker_builder != "classic") {
+    return Status::InvalidArgument("DOCKER_BUILDER \"" + config.docker_builder +
+                                   "\" is not one of auto, buildkit, classic");
+  }
   return std::unique_ptr<BuildBackend>(std::make_unique<DockerBackend>(config, daemon));
 }
 
