@@ -70,10 +70,14 @@ class CtrlServerImpl : public CtrlServer {
     workflow_deps_.apex_domain = options_.apex_domain;
     RegisterWorkflows(*engine_, workflow_deps_);
 
-    service_deps_ = ServiceDeps{store_.get(),          s3_.get(),
-                                engine_.get(),         options_.bucket,
-                                options_.upload_url_ttl, options_.max_context_bytes,
-                                options_.build.platform, options_.gateway_public_port};
+    service_deps_ = ServiceDeps{store_.get(),
+                                s3_.get(),
+                                engine_.get(),
+                                options_.bucket,
+                                options_.upload_url_ttl,
+                                options_.max_context_bytes,
+                                options_.build.platform,
+                                options_.gateway_public_port};
     RegisterCtrlServices(router_, service_deps_);
     net::RegisterHealthService(router_, SystemClock(), SystemClock().Now());
 

@@ -148,7 +148,8 @@ std::vector<InstanceRow> InstanceRows(const kv1::GetDeploymentResponse& resp) {
 // the later steps (openapi) see the same addresses on replay.
 std::string InstancesJson(const std::vector<InstanceRow>& rows) {
   Json out = Json::array();
-  for (const auto& r : rows) out.push_back({{"id", r.instance_id}, {"address", r.address}, {"status", r.status}});
+  for (const auto& r : rows)
+    out.push_back({{"id", r.instance_id}, {"address", r.address}, {"status", r.status}});
   return out.dump();
 }
 
@@ -177,8 +178,8 @@ std::string NotReadyMessage(const std::vector<InstanceRow>& last, int replicas,
   }
   const int missing = replicas - static_cast<int>(last.size());
   if (missing > 0) {
-    names += fmt::format("{}{} instance(s) krane never reported", names.empty() ? "" : ", ",
-                         missing);
+    names +=
+        fmt::format("{}{} instance(s) krane never reported", names.empty() ? "" : ", ", missing);
   }
   if (names.empty()) names = "no instance";
   std::string msg = fmt::format(
@@ -297,7 +298,8 @@ class DeployRun {
         last = InstanceRows(*got);
         last_error.clear();
         Status mirrored = deps_.partition->UpsertInstances(id_, last);
-        if (!mirrored.ok()) spdlog::warn("deployment {}: instances not recorded: {}", id_, mirrored.message());
+        if (!mirrored.ok())
+          spdlog::warn("deployment {}: instances not recorded: {}", id_, mirrored.message());
         int running = 0;
         for (const auto& in : last) {
           if (in.status == "FAILED") {

@@ -40,7 +40,7 @@ struct WorkflowDeps {
   std::string bucket;
   build::BuildBackend* builder = nullptr;
   net::ConnectClient* krane = nullptr;  // null: deployments stop after the build with an error
-  PartitionStore* partition = nullptr;   // required with krane: instances and gateway routes
+  PartitionStore* partition = nullptr;  // required with krane: instances and gateway routes
   std::chrono::milliseconds wait_interval{1000};
   std::chrono::milliseconds wait_deadline{5 * 60 * 1000};
   std::string apex_domain = "localhost";

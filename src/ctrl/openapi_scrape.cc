@@ -8,7 +8,8 @@ namespace slipway::ctrl {
 namespace {
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Static servers often label YAML application/octet-stream or text/plain; the path says more.
@@ -48,8 +49,8 @@ OpenApiScrape ScrapeOpenApi(const std::string& address, const OpenApiScrapeOptio
     }
     out.spec = OpenApiSpec{path, ContentTypeFor(path, resp->headers.GetOr("content-type", "")),
                            std::move(resp->body)};
-    out.note = fmt::format("found {} ({} bytes, {})", path, out.spec->text.size(),
-                           out.spec->content_type);
+    out.note =
+        fmt::format("found {} ({} bytes, {})", path, out.spec->text.size(), out.spec->content_type);
     return out;
   }
   std::string joined;

@@ -29,10 +29,10 @@ Status PartitionStore::UpsertInstances(const std::string& deployment_id,
 }
 
 Result<std::vector<InstanceRow>> PartitionStore::ListInstances(const std::string& deployment_id) {
-  SLIPWAY_ASSIGN_OR_RETURN(
-      auto rows, db_.Query("SELECT instance_id, address, status, reason FROM instances "
-                           "WHERE deployment_id = $1 ORDER BY instance_id",
-                           {deployment_id}));
+  SLIPWAY_ASSIGN_OR_RETURN(auto rows,
+                           db_.Query("SELECT instance_id, address, status, reason FROM instances "
+                                     "WHERE deployment_id = $1 ORDER BY instance_id",
+                                     {deployment_id}));
   std::vector<InstanceRow> out;
   for (const auto& r : rows) {
     out.push_back({r["instance_id"].AsText(), r["address"].AsText(), r["status"].AsText(),
@@ -69,8 +69,7 @@ Status PartitionStore::RemoveDeployment(const std::string& deployment_id) {
   return db_.WithTransaction([&](db::Executor& tx) -> Status {
     SLIPWAY_RETURN_IF_ERROR(
         tx.Exec("DELETE FROM instances WHERE deployment_id = $1", {deployment_id}).status());
-    return tx.Exec("DELETE FROM gateway_routes WHERE deployment_id = $1", {deployment_id})
-        .status();
+    return tx.Exec("DELETE FROM gateway_routes WHERE deployment_id = $1", {deployment_id}).status();
   });
 }
 

@@ -84,13 +84,14 @@ std::vector<DeploymentHost> DeploymentHostnames(const HostInputs& in) {
   const size_t room = kMaxLabelLength - std::min(kMaxLabelLength, project.size() + 5);
   const std::string slug = BranchSlug(in.branch, room);
   if (!slug.empty()) hosts.push_back({host(Label(project, "-git-", slug)), HostKind::kBranch});
-  hosts.push_back(
-      {host(Label(project, "-", Sanitize(ShortId(in.deployment_id), false))), HostKind::kDeployment});
+  hosts.push_back({host(Label(project, "-", Sanitize(ShortId(in.deployment_id), false))),
+                   HostKind::kDeployment});
   return hosts;
 }
 
 std::string GatewayUrl(std::string_view hostname, int gateway_public_port) {
-  if (gateway_public_port == 80 || gateway_public_port <= 0) return fmt::format("http://{}", hostname);
+  if (gateway_public_port == 80 || gateway_public_port <= 0)
+    return fmt::format("http://{}", hostname);
   return fmt::format("http://{}:{}", hostname, gateway_public_port);
 }
 

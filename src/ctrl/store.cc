@@ -369,7 +369,8 @@ Status Store::ClaimDomains(const std::string& project_id, const std::string& dep
   return db_.WithTransaction([&](db::Executor& tx) -> Status {
     for (const DomainClaim& d : domains) {
       SLIPWAY_ASSIGN_OR_RETURN(
-          auto held, tx.QueryRow("SELECT project_id FROM domains WHERE hostname = $1", {d.hostname}));
+          auto held,
+          tx.QueryRow("SELECT project_id FROM domains WHERE hostname = $1", {d.hostname}));
       if (held && (*held)["project_id"].AsText() != project_id) {
         return Status::FailedPrecondition(fmt::format(
             "the host {} already belongs to another project (a project of the same name in "
@@ -390,8 +391,8 @@ Status Store::ClaimDomains(const std::string& project_id, const std::string& dep
 
 Result<std::map<std::string, std::string>> Store::ProjectDomains(const std::string& project_id) {
   SLIPWAY_ASSIGN_OR_RETURN(
-      auto rows, db_.Query("SELECT hostname, deployment_id FROM domains WHERE project_id = $1",
-                           {project_id}));
+      auto rows,
+      db_.Query("SELECT hostname, deployment_id FROM domains WHERE project_id = $1", {project_id}));
   std::map<std::string, std::string> out;
   for (const auto& r : rows) out[r["hostname"].AsText()] = r["deployment_id"].AsText();
   return out;
@@ -399,35 +400,34 @@ Result<std::map<std::string, std::string>> Store::ProjectDomains(const std::stri
 
 Status Store::SaveOpenApiSpec(const OpenApiSpecRecord& s) {
   return db_
-      .Exec("INSERT INTO openapi_specs (deployment_id, path, content_type, spec, scraped_at) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment_id) DO UPDATE SET "
-            "path = excluded.path, content_type = excluded.content_type, spec = excluded.spec, "
-            "scraped_at = excluded.scraped_at",
-            {s.deployment_id, s.path, s.content_type, s.spec,
-             s.scraped_at_ms != 0 ? s.scraped_at_ms : NowMs()})
+      .Exec(
+          "INSERT INTO openapi_specs (deployment_id, path, content_type, spec, scraped_at) "
+          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment_id) DO UPDATE SET "
+          "path = excluded.path, content_type = excluded.content_type, spec = excluded.spec, "
+          "scraped_at = excluded.scraped_at",
+          {s.deployment_id, s.path, s.content_type, s.spec,
+           s.scraped_at_ms != 0 ? s.scraped_at_ms : NowMs()})
       .status();
 }
 
 Result<OpenApiSpecRecord> Store::GetOpenApiSpec(const std::string& workspace_id,
                                                 const std::string& deployment_id) {
   SLIPWAY_ASSIGN_OR_RETURN(
-      auto row,
-      db_.QueryRow("SELECT o.deployment_id, o.path, o.content_type, o.spec, o.scraped_at "
-                   "FROM openapi_specs o JOIN deployments d ON d.id = o.deployment_id "
-                   "JOIN projects p ON p.id = d.project_id "
-                   "WHERE o.deployment_id = $1 AND p.workspace_id = $2",
-                   {deployment_id, workspace_id}));
+      auto row, db_.QueryRow("SELECT o.deployment_id, o.path, o.content_type, o.spec, o.scraped_at "
+                             "FROM openapi_specs o JOIN deployments d ON d.id = o.deployment_id "
+                             "JOIN projects p ON p.id = d.project_id "
+                             "WHERE o.deployment_id = $1 AND p.workspace_id = $2",
+                             {deployment_id, workspace_id}));
   if (!row) {
     SLIPWAY_RETURN_IF_ERROR(GetDeployment(workspace_id, deployment_id).status());
-    return Status::NotFound(fmt::format(
-        "deployment {} has no OpenAPI spec: the app served none at /openapi.yaml or "
-        "/openapi.json, or it is not running yet",
-        deployment_id));
+    return Status::NotFound(
+        fmt::format("deployment {} has no OpenAPI spec: the app served none at /openapi.yaml or "
+                    "/openapi.json, or it is not running yet",
+                    deployment_id));
   }
   const db::Row& r = *row;
   return OpenApiSpecRecord{r["deployment_id"].AsText(), r["path"].AsText(),
-                           r["content_type"].AsText(), r["spec"].AsText(),
-                           r["scraped_at"].AsInt()};
+                           r["content_type"].AsText(), r["spec"].AsText(), r["scraped_at"].AsInt()};
 }
 
 }  // namespace slipway::ctrl

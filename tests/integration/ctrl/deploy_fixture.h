@@ -92,6 +92,7 @@ inline void RemoveContainersOf(const std::string& deployment_id) {
 // The app images: a static site with an OpenAPI spec, the same without one, an app that exits
 // at once, one that never listens, and one that listens only after a few seconds.
 inline void BuildAppImages(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
   std::filesystem::copy_file("/bin/busybox", dir / "busybox",
                              std::filesystem::copy_options::overwrite_existing);
   std::filesystem::create_directories(dir / "www");
@@ -99,7 +100,8 @@ inline void BuildAppImages(const std::filesystem::path& dir) {
   std::ofstream(dir / "www" / "index.html") << "hello from a deployment\n";
   std::ofstream(dir / "www" / "openapi.yaml") << kOpenApiYaml;
   std::ofstream(dir / "plain" / "index.html") << "no spec here\n";
-  const std::string base = "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\nCOPY plain /plain\n";
+  const std::string base =
+      "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\nCOPY plain /plain\n";
   const std::string httpd = "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h ";
   auto build = [&](const std::string& name, const std::string& cmd) {
     std::ofstream(dir / "Dockerfile") << base << cmd << "\n";
@@ -221,7 +223,8 @@ class CtrlClient {
 
   pb::Deployment WaitForFinal(const std::string& id, std::chrono::milliseconds timeout = 90s) {
     return WaitFor(id, timeout, [](const pb::Deployment& d) {
-      return d.status() == pb::DEPLOYMENT_STATUS_READY || d.status() == pb::DEPLOYMENT_STATUS_FAILED;
+      return d.status() == pb::DEPLOYMENT_STATUS_READY ||
+             d.status() == pb::DEPLOYMENT_STATUS_FAILED;
     });
   }
 

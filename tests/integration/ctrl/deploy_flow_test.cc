@@ -9,6 +9,7 @@
 // its instance; nothing left running after a failure.
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <set>
 
 #include "ctrl/ctrl_server.h"
@@ -220,6 +221,9 @@ TEST_F(DeployFlowTest, AppThatExitsAtStartFailsAtWaitWithinSecondsWithExitCodeAn
   ASSERT_EQ(d.status(), pb::DEPLOYMENT_STATUS_FAILED) << d.DebugString();
   // Well before the 2-minute deadline: a FAILED instance ends the wait at once.
   EXPECT_LT(elapsed, 60s);
+  std::cout << "FAILED after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+            << " ms: " << d.error() << "\n";
   EXPECT_EQ(d.failed_step(), "wait");
   EXPECT_NE(d.error().find("exit code 3"), std::string::npos) << d.error();
   EXPECT_NE(d.error().find("boom"), std::string::npos) << d.error();
@@ -240,6 +244,9 @@ TEST_F(DeployFlowTest, AppThatNeverListensFailsAtTheDeadlineNamingTheInstance) {
   const auto elapsed = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(d.status(), pb::DEPLOYMENT_STATUS_FAILED) << d.DebugString();
   EXPECT_GE(elapsed, 3s);
+  std::cout << "FAILED after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+            << " ms: " << d.error() << "\n";
   EXPECT_EQ(d.failed_step(), "wait");
   EXPECT_NE(d.error().find(id + "-0"), std::string::npos) << d.error();
   EXPECT_NE(d.error().find("never became ready"), std::string::npos) << d.error();
@@ -254,6 +261,7 @@ TEST_F(DeployFlowTest, AnImageThatDoesNotExistFailsAtScheduleAndLeavesNothing) {
   pb::Deployment d = client_->WaitForFinal(id, 60s);
   ASSERT_EQ(d.status(), pb::DEPLOYMENT_STATUS_FAILED) << d.DebugString();
   EXPECT_EQ(d.failed_step(), "schedule");
+  std::cout << "FAILED: " << d.error() << "\n";
   EXPECT_NE(d.error().find("no-such-image"), std::string::npos) << d.error();
   ExpectNothingLeft(id);
 }

@@ -40,7 +40,9 @@ class DeployKillTest : public ::testing::Test {
     }
   }
 
-  std::string LogFile(int n) const { return (dir_.path() / ("ctrl-" + std::to_string(n) + ".log")).string(); }
+  std::string LogFile(int n) const {
+    return (dir_.path() / ("ctrl-" + std::to_string(n) + ".log")).string();
+  }
   std::string MainDb() const { return (dir_.path() / "main.db").string(); }
   std::string PartitionDb() const { return (dir_.path() / "partition.db").string(); }
 

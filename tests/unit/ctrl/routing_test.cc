@@ -82,9 +82,8 @@ TEST(DeploymentHostnamesTest, TheSameInputsGiveTheSameHosts) {
 
 TEST(DeploymentHostnamesTest, LabelsStayWithin63CharactersForTheLongestProject) {
   const std::string project(40, 'p');
-  auto hosts = DeploymentHostnames(
-      {project, "production", "feature/" + std::string(100, 'b'), "dep_0123456789abcdef",
-       "localhost"});
+  auto hosts = DeploymentHostnames({project, "production", "feature/" + std::string(100, 'b'),
+                                    "dep_0123456789abcdef", "localhost"});
   ASSERT_EQ(hosts.size(), 3u);
   for (const auto& h : hosts) {
     const std::string label = FirstLabel(h.hostname);
