@@ -52,6 +52,23 @@ void AddCtrlFlags(CLI::App& cmd, ctrl::CtrlOptions& o) {
   cmd.add_option("--domain", o.apex_domain, "apex under which deployments get hostnames")
       ->envname("SLIPWAY_DOMAIN")
       ->capture_default_str();
+  cmd.add_option("--gateway-port", o.gateway_public_port,
+                 "the port clients reach the gateway on, used in deployment URLs (80 omits it)")
+      ->envname("GATEWAY_PUBLIC_PORT")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd.add_option_function<std::string>(
+         "--workflow-lease",
+         [&o](const std::string& text) {
+           auto d = ParseDuration(text);
+           if (!d.ok()) throw CLI::ValidationError("--workflow-lease", d.status().message());
+           if (d->count() < 1000) {
+             throw CLI::ValidationError("--workflow-lease", "use at least 1s");
+           }
+           o.lease_duration = *d;
+         },
+         "how long a run stays with a ctrl that stopped answering before another takes it (15s)")
+      ->envname("WORKFLOW_LEASE");
   cmd.add_option("--workers", o.workers, "workflow runs executed at once")
       ->envname("CTRL_WORKERS")
       ->capture_default_str();

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ctrl/deploy_workflow.h"
+#include "ctrl/partition_store.h"
 #include "ctrl/services.h"
 #include "ctrl/store.h"
 #include "db/migrations.h"
@@ -38,6 +39,13 @@ class CtrlServerImpl : public CtrlServer {
     SLIPWAY_ASSIGN_OR_RETURN(builder_, build::MakeBuildBackend(options_.build));
 
     if (!options_.krane_url.empty()) {
+      if (options_.partition_database_url.empty()) {
+        return Status::InvalidArgument(
+            "a control plane that deploys on krane needs the partition database the gateway "
+            "reads (instances, routes): set PARTITION_DATABASE_URL or --partition-database");
+      }
+      SLIPWAY_ASSIGN_OR_RETURN(partition_db_, db::OpenPartition(options_.partition_database_url));
+      partition_ = std::make_unique<PartitionStore>(*partition_db_);
       net::ConnectClient::Options k;
       k.base_url = options_.krane_url;
       k.bearer_token = options_.krane_token;
@@ -51,20 +59,25 @@ class CtrlServerImpl : public CtrlServer {
     eo.heartbeat_interval = options_.lease_duration / 3;
     eo.poll_interval = std::chrono::milliseconds(250);
     engine_ = std::make_unique<workflow::WorkflowEngine>(*db_, eo);
-    workflow_deps_ = WorkflowDeps{store_.get(),
-                                  s3_.get(),
-                                  options_.bucket,
-                                  builder_.get(),
-                                  krane_.get(),
-                                  options_.wait_interval,
-                                  options_.wait_deadline,
-                                  options_.apex_domain};
+    workflow_deps_.store = store_.get();
+    workflow_deps_.s3 = s3_.get();
+    workflow_deps_.bucket = options_.bucket;
+    workflow_deps_.builder = builder_.get();
+    workflow_deps_.krane = krane_.get();
+    workflow_deps_.partition = partition_.get();
+    workflow_deps_.wait_interval = options_.wait_interval;
+    workflow_deps_.wait_deadline = options_.wait_deadline;
+    workflow_deps_.apex_domain = options_.apex_domain;
     RegisterWorkflows(*engine_, workflow_deps_);
 
-    service_deps_ = ServiceDeps{store_.get(),          s3_.get(),
-                                engine_.get(),         options_.bucket,
-                                options_.upload_url_ttl, options_.max_context_bytes,
-                                options_.build.platform};
+    service_deps_ = ServiceDeps{store_.get(),
+                                s3_.get(),
+                                engine_.get(),
+                                options_.bucket,
+                                options_.upload_url_ttl,
+                                options_.max_context_bytes,
+                                options_.build.platform,
+                                options_.gateway_public_port};
     RegisterCtrlServices(router_, service_deps_);
     net::RegisterHealthService(router_, SystemClock(), SystemClock().Now());
 
@@ -94,6 +107,8 @@ class CtrlServerImpl : public CtrlServer {
   std::unique_ptr<Store> store_;
   std::unique_ptr<storage::S3Client> s3_;
   std::unique_ptr<build::BuildBackend> builder_;
+  std::unique_ptr<db::Database> partition_db_;
+  std::unique_ptr<PartitionStore> partition_;
   std::unique_ptr<net::ConnectClient> krane_;
   std::unique_ptr<workflow::WorkflowEngine> engine_;
   WorkflowDeps workflow_deps_;

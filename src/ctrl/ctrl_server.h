@@ -18,7 +18,7 @@ namespace slipway::ctrl {
 struct CtrlOptions {
   std::string listen = "127.0.0.1:7000";
   std::string database_url;            // DATABASE_URL: sqlite path or postgresql:// URL
-  std::string partition_database_url;  // PARTITION_DATABASE_URL
+  std::string partition_database_url;  // PARTITION_DATABASE_URL: needed with krane_url
 
   storage::S3ClientOptions s3;         // endpoint, public endpoint, region, credentials
   std::string bucket = "slipway";      // S3_BUCKET: holds contexts/<project>/<sha256>.tar.gz
@@ -31,6 +31,7 @@ struct CtrlOptions {
   std::string krane_token;  // KRANE_TOKEN
 
   std::string apex_domain = "localhost";      // hostnames are <name>.<apex>
+  int gateway_public_port = 8080;  // GATEWAY_PUBLIC_PORT: the port in Deployment.urls (80: none)
   std::chrono::milliseconds wait_interval{1000};     // krane GetDeployment poll
   std::chrono::milliseconds wait_deadline{5 * 60 * 1000};  // all instances RUNNING by then
   int workers = 4;

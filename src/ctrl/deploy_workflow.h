@@ -4,6 +4,11 @@
 //              read in the order of DESIGN.md's flow: build, schedule, wait, openapi, route.
 // Each step is journaled by the workflow engine; the deployment's visible status and step
 // table in the main database follow along, so GetDeployment shows progress as it happens.
+//
+// A deployment that fails at schedule or later has its instances removed from krane and from
+// the partition database (the journaled step "cleanup") before it is marked FAILED, so once a
+// client sees FAILED nothing of it is left running. The wait deadline is journaled the first
+// time the run reaches it ("@deadline/wait"): a ctrl restart does not give instances more time.
 #pragma once
 
 #include <chrono>
@@ -12,6 +17,7 @@
 #include <vector>
 
 #include "ctrl/build/backend.h"
+#include "ctrl/partition_store.h"
 #include "ctrl/store.h"
 #include "storage/s3_client.h"
 #include "workflow/engine.h"
@@ -34,6 +40,7 @@ struct WorkflowDeps {
   std::string bucket;
   build::BuildBackend* builder = nullptr;
   net::ConnectClient* krane = nullptr;  // null: deployments stop after the build with an error
+  PartitionStore* partition = nullptr;  // required with krane: instances and gateway routes
   std::chrono::milliseconds wait_interval{1000};
   std::chrono::milliseconds wait_deadline{5 * 60 * 1000};
   std::string apex_domain = "localhost";

@@ -4,6 +4,7 @@
 
 #include "base/ids.h"
 #include "ctrl/deploy_workflow.h"
+#include "ctrl/routing.h"
 #include "slipway/ctrl/v1/build.pb.h"
 #include "slipway/ctrl/v1/ctrl.pb.h"
 #include "slipway/ctrl/v1/deployment.pb.h"
@@ -91,7 +92,7 @@ pb::StepStatus StepStatusToProto(const std::string& s) {
   return pb::STEP_STATUS_UNSPECIFIED;
 }
 
-void DeploymentToProto(const DeploymentRecord& d, pb::Deployment* out) {
+void DeploymentToProto(const DeploymentRecord& d, int gateway_public_port, pb::Deployment* out) {
   out->set_id(d.id);
   out->set_project(d.project_name);
   out->set_environment(d.environment);
@@ -111,7 +112,11 @@ void DeploymentToProto(const DeploymentRecord& d, pb::Deployment* out) {
     step->set_error(s.error);
   }
   out->set_image(d.image);
-  for (const auto& h : d.hostnames) out->add_hostnames(h);
+  for (const auto& h : d.hostnames) {
+    out->add_hostnames(h);
+    out->add_urls(GatewayUrl(h, gateway_public_port));
+  }
+  out->set_has_openapi_spec(d.has_openapi_spec);
   out->set_build_id(d.build_id);
   out->set_created_at_ms(d.created_at_ms);
   out->set_updated_at_ms(d.updated_at_ms);
@@ -307,7 +312,7 @@ void RegisterCtrlServices(net::ConnectRouter& router, const ServiceDeps& deps) {
           pb::GetDeploymentResponse* resp) -> Status {
         SLIPWAY_ASSIGN_OR_RETURN(std::string ws, Authenticate(*d, ctx));
         SLIPWAY_ASSIGN_OR_RETURN(DeploymentRecord dep, d->store->GetDeployment(ws, req.deployment_id()));
-        DeploymentToProto(dep, resp->mutable_deployment());
+        DeploymentToProto(dep, d->gateway_public_port, resp->mutable_deployment());
         return AppendLog(*d->store, dep.build_id, req.log_after(), resp->mutable_build_log());
       });
 
@@ -318,7 +323,23 @@ void RegisterCtrlServices(net::ConnectRouter& router, const ServiceDeps& deps) {
         SLIPWAY_ASSIGN_OR_RETURN(std::string ws, Authenticate(*d, ctx));
         int limit = req.limit() <= 0 || req.limit() > 200 ? 50 : req.limit();
         SLIPWAY_ASSIGN_OR_RETURN(auto list, d->store->ListDeployments(ws, req.project(), limit));
-        for (const auto& dep : list) DeploymentToProto(dep, resp->add_deployments());
+        for (const auto& dep : list) {
+          DeploymentToProto(dep, d->gateway_public_port, resp->add_deployments());
+        }
+        return Status::Ok();
+      });
+
+  router.Unary<pb::GetOpenApiSpecRequest, pb::GetOpenApiSpecResponse>(
+      net::ConnectProcedure(kDeploymentService, "GetOpenApiSpec"),
+      [d](net::CallContext& ctx, const pb::GetOpenApiSpecRequest& req,
+          pb::GetOpenApiSpecResponse* resp) -> Status {
+        SLIPWAY_ASSIGN_OR_RETURN(std::string ws, Authenticate(*d, ctx));
+        SLIPWAY_ASSIGN_OR_RETURN(OpenApiSpecRecord spec,
+                                 d->store->GetOpenApiSpec(ws, req.deployment_id()));
+        resp->set_spec(spec.spec);
+        resp->set_content_type(spec.content_type);
+        resp->set_path(spec.path);
+        resp->set_scraped_at_ms(spec.scraped_at_ms);
         return Status::Ok();
       });
 }

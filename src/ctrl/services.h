@@ -22,6 +22,9 @@ struct ServiceDeps {
   std::chrono::seconds upload_url_ttl{15 * 60};
   uint64_t max_context_bytes = 0;
   std::string default_platform = "linux/amd64";
+  // The port clients reach the gateway on: Deployment.urls are http://<host>:<port> (no port
+  // when 80).
+  int gateway_public_port = 8080;
 };
 
 // Registers the three services on router; deps must outlive it.

@@ -62,7 +62,8 @@ constexpr std::string_view kDeploymentColumns =
     "d.git_commit_sha, d.git_commit_message, d.git_commit_author, d.source_context_key, "
     "d.source_dockerfile, d.source_image, d.build_args, d.status, d.error_message, d.failed_step, "
     "d.image, d.build_id, d.replicas, d.cpu_millicores, d.memory_mib, d.port, "
-    "d.health_check_path, d.env, d.hostnames, d.created_at, d.updated_at";
+    "d.health_check_path, d.env, d.hostnames, d.created_at, d.updated_at, "
+    "(SELECT COUNT(*) FROM openapi_specs o WHERE o.deployment_id = d.id) AS openapi_specs";
 
 }  // namespace
 
@@ -282,6 +283,7 @@ Result<DeploymentRecord> Store::LoadDeployment(const std::string& where, const d
   d.health_check_path = r["health_check_path"].AsText();
   d.env = MapFromJson(r["env"].AsText());
   d.hostnames = ListFromJson(r["hostnames"].AsText());
+  d.has_openapi_spec = r["openapi_specs"].AsInt() > 0;
   d.created_at_ms = r["created_at"].AsInt();
   d.updated_at_ms = r["updated_at"].AsInt();
   SLIPWAY_ASSIGN_OR_RETURN(auto steps, db_.Query("SELECT name, status, started_at, finished_at, "
@@ -359,6 +361,73 @@ Status Store::FinishStep(const std::string& deployment_id, const std::string& st
                   {deployment_id, step, result.ok() ? "succeeded" : "failed", NowMs(),
                    result.ok() ? db::Value() : db::Value(result.message())})
       .status();
+}
+
+Status Store::ClaimDomains(const std::string& project_id, const std::string& deployment_id,
+                           const std::vector<DomainClaim>& domains) {
+  const int64_t now = NowMs();
+  return db_.WithTransaction([&](db::Executor& tx) -> Status {
+    for (const DomainClaim& d : domains) {
+      SLIPWAY_ASSIGN_OR_RETURN(
+          auto held,
+          tx.QueryRow("SELECT project_id FROM domains WHERE hostname = $1", {d.hostname}));
+      if (held && (*held)["project_id"].AsText() != project_id) {
+        return Status::FailedPrecondition(fmt::format(
+            "the host {} already belongs to another project (a project of the same name in "
+            "another workspace); deploy under a different project name",
+            d.hostname));
+      }
+      SLIPWAY_RETURN_IF_ERROR(
+          tx.Exec("INSERT INTO domains (hostname, project_id, deployment_id, kind, created_at, "
+                  "updated_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (hostname) DO UPDATE "
+                  "SET deployment_id = excluded.deployment_id, kind = excluded.kind, "
+                  "updated_at = excluded.updated_at",
+                  {d.hostname, project_id, deployment_id, d.kind, now})
+              .status());
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::map<std::string, std::string>> Store::ProjectDomains(const std::string& project_id) {
+  SLIPWAY_ASSIGN_OR_RETURN(
+      auto rows,
+      db_.Query("SELECT hostname, deployment_id FROM domains WHERE project_id = $1", {project_id}));
+  std::map<std::string, std::string> out;
+  for (const auto& r : rows) out[r["hostname"].AsText()] = r["deployment_id"].AsText();
+  return out;
+}
+
+Status Store::SaveOpenApiSpec(const OpenApiSpecRecord& s) {
+  return db_
+      .Exec(
+          "INSERT INTO openapi_specs (deployment_id, path, content_type, spec, scraped_at) "
+          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment_id) DO UPDATE SET "
+          "path = excluded.path, content_type = excluded.content_type, spec = excluded.spec, "
+          "scraped_at = excluded.scraped_at",
+          {s.deployment_id, s.path, s.content_type, s.spec,
+           s.scraped_at_ms != 0 ? s.scraped_at_ms : NowMs()})
+      .status();
+}
+
+Result<OpenApiSpecRecord> Store::GetOpenApiSpec(const std::string& workspace_id,
+                                                const std::string& deployment_id) {
+  SLIPWAY_ASSIGN_OR_RETURN(
+      auto row, db_.QueryRow("SELECT o.deployment_id, o.path, o.content_type, o.spec, o.scraped_at "
+                             "FROM openapi_specs o JOIN deployments d ON d.id = o.deployment_id "
+                             "JOIN projects p ON p.id = d.project_id "
+                             "WHERE o.deployment_id = $1 AND p.workspace_id = $2",
+                             {deployment_id, workspace_id}));
+  if (!row) {
+    SLIPWAY_RETURN_IF_ERROR(GetDeployment(workspace_id, deployment_id).status());
+    return Status::NotFound(
+        fmt::format("deployment {} has no OpenAPI spec: the app served none at /openapi.yaml or "
+                    "/openapi.json, or it is not running yet",
+                    deployment_id));
+  }
+  const db::Row& r = *row;
+  return OpenApiSpecRecord{r["deployment_id"].AsText(), r["path"].AsText(),
+                           r["content_type"].AsText(), r["spec"].AsText(), r["scraped_at"].AsInt()};
 }
 
 }  // namespace slipway::ctrl

@@ -74,8 +74,22 @@ struct DeploymentRecord {
   std::string health_check_path;
   std::map<std::string, std::string> env;
   std::vector<std::string> hostnames;
+  bool has_openapi_spec = false;
   std::vector<StepRecord> steps;
   int64_t created_at_ms = 0, updated_at_ms = 0;
+};
+
+struct DomainClaim {
+  std::string hostname;
+  std::string kind;  // environment, branch, deployment
+};
+
+struct OpenApiSpecRecord {
+  std::string deployment_id;
+  std::string path;
+  std::string content_type;
+  std::string spec;
+  int64_t scraped_at_ms = 0;
 };
 
 class Store {
@@ -121,6 +135,19 @@ class Store {
   Status FailDeployment(const std::string& id, const std::string& step, const std::string& error);
   Status StartStep(const std::string& deployment_id, const std::string& step);
   Status FinishStep(const std::string& deployment_id, const std::string& step, const Status& result);
+
+  // --- domains and OpenAPI specs ---
+  // Points the domains at the deployment, in one transaction. A host already held by another
+  // project (of any workspace) is FailedPrecondition and nothing changes.
+  Status ClaimDomains(const std::string& project_id, const std::string& deployment_id,
+                      const std::vector<DomainClaim>& domains);
+  // The deployment each of the project's hosts points at now.
+  Result<std::map<std::string, std::string>> ProjectDomains(const std::string& project_id);
+  // Records (or replaces) the spec scraped from the deployment.
+  Status SaveOpenApiSpec(const OpenApiSpecRecord& spec);
+  // NotFound when the deployment is not in the workspace or has no spec.
+  Result<OpenApiSpecRecord> GetOpenApiSpec(const std::string& workspace_id,
+                                           const std::string& deployment_id);
 
   int64_t NowMs() const;
 

@@ -139,6 +139,35 @@ CREATE TABLE workflow_steps (
 );
 )sql";
 
+// Version 2: the deployment columns the control plane records (build, build args, health
+// check, environment variables), the domains each deployment holds, and scraped OpenAPI specs.
+// A domain row names the deployment its host points at now; it moves with the gateway route.
+constexpr std::string_view kMainV2 = R"sql(
+ALTER TABLE deployments ADD COLUMN build_id TEXT;
+ALTER TABLE deployments ADD COLUMN build_args TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE deployments ADD COLUMN health_check_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE deployments ADD COLUMN env TEXT NOT NULL DEFAULT '{}';
+
+CREATE TABLE domains (
+  hostname TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX domains_deployment ON domains (deployment_id);
+CREATE INDEX domains_project ON domains (project_id);
+
+CREATE TABLE openapi_specs (
+  deployment_id TEXT PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  scraped_at BIGINT NOT NULL
+);
+)sql";
+
 constexpr std::string_view kPartitionV1 = R"sql(
 CREATE TABLE instances (
   deployment_id TEXT NOT NULL,
@@ -186,6 +215,7 @@ const std::vector<Migration>& MigrationsFor(Schema schema) {
        "initial schema: workspaces, projects, deployments, builds, workflow journal",
        kMainV1,
        {}},
+      {2, "deployment build, env and health check columns; domains; openapi specs", kMainV2, {}},
   };
   static const std::vector<Migration> kPartition = {
       {1, "initial schema: instances, gateway routes", kPartitionV1, {}},

@@ -1,0 +1,52 @@
+// ctrl's writes to the partition database, which the gateway reads (CONTRACTS.md):
+//   instances(deployment_id, instance_id, address, status, reason, updated_at)
+//   gateway_routes(hostname PK, deployment_id, updated_at)
+//
+// Promises: every method is one transaction, idempotent (the same call twice leaves the same
+// rows), so a workflow step that runs again after a crash repeats it safely. RouteHosts moves
+// all the given hosts to one deployment at once: a reader sees either the old mapping of every
+// host or the new one. Thread-safe (the Database is).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "db/database.h"
+
+namespace slipway::ctrl {
+
+struct InstanceRow {
+  std::string instance_id;  // "<deployment_id>-<i>"
+  std::string address;      // "127.0.0.1:41234"
+  std::string status;       // PENDING, RUNNING, TERMINATING, FAILED (krane's names)
+  std::string reason;
+};
+
+class PartitionStore {
+ public:
+  explicit PartitionStore(db::Database& db, Clock& clock = SystemClock())
+      : db_(db), clock_(clock) {}
+
+  // Inserts or updates the deployment's instances as krane reported them.
+  Status UpsertInstances(const std::string& deployment_id, const std::vector<InstanceRow>& rows);
+  Result<std::vector<InstanceRow>> ListInstances(const std::string& deployment_id);
+
+  // Points every host at deployment_id, in one transaction.
+  Status RouteHosts(const std::string& deployment_id, const std::vector<std::string>& hostnames);
+  // The deployment a host points at; empty when it has no route.
+  Result<std::string> RouteOf(const std::string& hostname);
+
+  // Forgets a deployment that will never serve: its instance rows and any route to it.
+  Status RemoveDeployment(const std::string& deployment_id);
+
+ private:
+  int64_t NowMs() const;
+
+  db::Database& db_;
+  Clock& clock_;
+};
+
+}  // namespace slipway::ctrl

@@ -1,0 +1,178 @@
+// A control plane killed in the middle of a deployment: `slipway run ctrl` as a child process,
+// SIGKILLed after the schedule step while the wait step polls krane, started again on the same
+// databases. The deployment must reach READY with exactly `replicas` containers (the ones
+// created before the kill: none duplicated, none leaked), and the journaled wait deadline must
+// be the one fixed before the kill.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <set>
+#include <sstream>
+
+#include "db/migrations.h"
+#include "deploy_fixture.h"
+
+namespace slipway::ctrl::deploy_test {
+namespace {
+
+class DeployKillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ping = Docker("GET", "/_ping");
+    ASSERT_TRUE(ping.ok()) << "dockerd does not answer: " << ping.status().ToString();
+    BuildAppImages(dir_.path() / "images");
+    krane_.Start();
+    s3_ = StartS3(dir_.path() / "s3");
+    ASSERT_NE(s3_, nullptr);
+    port_ = testing::FreePort();
+  }
+
+  void TearDown() override {
+    ctrl_.reset();
+    if (!deployment_.empty()) RemoveContainersOf(deployment_);
+    krane_.Stop();
+    if (s3_) s3_->Shutdown();
+    RemoveAppImages();
+    if (HasFailure()) {
+      for (int i = 1; i <= starts_; ++i) {
+        std::cerr << "ctrl log " << i << ":\n" << testing::ReadFile(LogFile(i)) << "\n";
+      }
+    }
+  }
+
+  std::string LogFile(int n) const {
+    return (dir_.path() / ("ctrl-" + std::to_string(n) + ".log")).string();
+  }
+  std::string MainDb() const { return (dir_.path() / "main.db").string(); }
+  std::string PartitionDb() const { return (dir_.path() / "partition.db").string(); }
+
+  void StartCtrl(bool issue_token) {
+    ++starts_;
+    std::vector<std::string> argv = {testing::SlipwayBinary(),
+                                     "run",
+                                     "ctrl",
+                                     "--listen",
+                                     "127.0.0.1:" + std::to_string(port_),
+                                     "--database",
+                                     MainDb(),
+                                     "--partition-database",
+                                     PartitionDb(),
+                                     "--s3-endpoint",
+                                     s3_->endpoint(),
+                                     "--krane-url",
+                                     krane_.url(),
+                                     "--wait-interval",
+                                     "250ms",
+                                     "--wait-deadline",
+                                     "2m",
+                                     "--workflow-lease",
+                                     "2s"};
+    if (issue_token) {
+      argv.push_back("--issue-token");
+      argv.push_back("deploy-kill");
+    }
+    ctrl_ = std::make_unique<testing::Process>(
+        argv,
+        std::map<std::string, std::string>{{"S3_ACCESS_KEY_ID", kS3Access},
+                                           {"S3_SECRET_ACCESS_KEY", kS3Secret},
+                                           {"KRANE_TOKEN", kKraneToken}},
+        LogFile(starts_));
+    ASSERT_TRUE(testing::WaitForPort(port_, 30s)) << testing::ReadFile(LogFile(starts_));
+  }
+
+  // The token `--issue-token` printed: the output line that is one.
+  std::string IssuedToken() {
+    for (int i = 0; i < 50; ++i) {
+      std::istringstream lines(testing::ReadFile(LogFile(starts_)));
+      std::string line;
+      while (std::getline(lines, line)) {
+        if (line.rfind("slw_", 0) == 0) return line;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    ADD_FAILURE() << "no token in the output of ctrl:\n" << testing::ReadFile(LogFile(starts_));
+    return "";
+  }
+
+  std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // The wait deadline the journal holds for the deployment's run.
+  std::string JournaledWaitDeadline() {
+    auto db = db::Open(MainDb());
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    if (!db.ok()) return "";
+    auto row = (*db)->QueryRow(
+        "SELECT s.output FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id "
+        "WHERE r.input = $1 AND s.name = '@deadline/wait'",
+        {deployment_});
+    EXPECT_TRUE(row.ok()) << row.status().ToString();
+    if (!row.ok() || !*row) return "";
+    return (**row)["output"].AsText();
+  }
+
+  testing::TempDir dir_;
+  InProcessKrane krane_;
+  std::unique_ptr<storage::S3Server> s3_;
+  int port_ = 0;
+  int starts_ = 0;
+  std::unique_ptr<testing::Process> ctrl_;
+  std::string deployment_;
+};
+
+TEST_F(DeployKillTest, CtrlKilledWhileWaitingResumesToReadyWithExactlyTheReplicas) {
+  StartCtrl(/*issue_token=*/true);
+  const std::string token = IssuedToken();
+  ASSERT_FALSE(token.empty());
+  CtrlClient client(Endpoint(), token);
+
+  // The slow app listens only 5 s after it starts: long enough to kill ctrl while it waits.
+  auto id = client.DeployImage("phoenix", Image("slow"), 2, "main");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  deployment_ = *id;
+  pb::Deployment waiting = client.WaitFor(deployment_, 60s, [](const pb::Deployment& d) {
+    const auto* schedule = FindStep(d, "schedule");
+    const auto* wait = FindStep(d, "wait");
+    return schedule && schedule->status() == pb::STEP_STATUS_SUCCEEDED && wait &&
+           wait->status() == pb::STEP_STATUS_RUNNING;
+  });
+  ASSERT_EQ(FindStep(waiting, "wait")->status(), pb::STEP_STATUS_RUNNING) << waiting.DebugString();
+  const std::string deadline_before = JournaledWaitDeadline();
+  ASSERT_FALSE(deadline_before.empty());
+
+  ctrl_->Signal(SIGKILL);
+  EXPECT_EQ(ctrl_->Wait(10s), 128 + SIGKILL);
+  auto before = ContainersOf(deployment_);
+  ASSERT_EQ(before.size(), 2u) << "krane created both replicas before the kill";
+  std::set<std::string> ids_before;
+  for (const auto& c : before) ids_before.insert(c["Id"].get<std::string>());
+
+  StartCtrl(/*issue_token=*/false);
+  pb::Deployment d = client.WaitForFinal(deployment_, 90s);
+  ASSERT_EQ(d.status(), pb::DEPLOYMENT_STATUS_READY)
+      << "failed step \"" << d.failed_step() << "\": " << d.error();
+
+  auto after = ContainersOf(deployment_);
+  ASSERT_EQ(after.size(), 2u);
+  std::set<std::string> ids_after;
+  for (const auto& c : after) {
+    ids_after.insert(c["Id"].get<std::string>());
+    EXPECT_EQ(c["State"], "running");
+  }
+  EXPECT_EQ(ids_after, ids_before) << "the restarted ctrl created containers again";
+  EXPECT_EQ(JournaledWaitDeadline(), deadline_before) << "the restart moved the deadline";
+
+  auto partition = db::OpenPartition(PartitionDb());
+  ASSERT_TRUE(partition.ok()) << partition.status().ToString();
+  auto instances = PartitionInstances(**partition, deployment_);
+  ASSERT_EQ(instances.size(), 2u);
+  for (const auto& in : instances) EXPECT_EQ(in.status, "RUNNING") << in.instance_id;
+  EXPECT_EQ(PartitionRoutes(**partition)["phoenix-production.localhost"], deployment_);
+  EXPECT_EQ(d.urls(0), "http://phoenix-production.localhost:8080");
+  EXPECT_TRUE(d.has_openapi_spec());
+
+  ctrl_->Signal(SIGTERM);
+  EXPECT_EQ(ctrl_->Wait(20s), 0);
+}
+
+}  // namespace
+}  // namespace slipway::ctrl::deploy_test
