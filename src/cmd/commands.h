@@ -16,6 +16,9 @@ void RegisterRunS3(CLI::App& run);
 // `slipway run krane`: the krane service on a container backend (run_krane.cc).
 void RegisterRunKrane(CLI::App& run);
 
+// `slipway run gateway`: the gateway, routing by Host to deployments (run_gateway.cc).
+void RegisterRunGateway(CLI::App& run);
+
 // `slipway run ctrl`: the control plane (run_ctrl.cc).
 void RegisterRunCtrl(CLI::App& run);
 // The flags (and environment twins) of ctrl's options, shared by `run ctrl` and `dev`.

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   slipway::cmd::RegisterRunS3(*run);
   slipway::cmd::RegisterRunKrane(*run);
   slipway::cmd::RegisterRunCtrl(*run);
+  slipway::cmd::RegisterRunGateway(*run);
 
   slipway::cmd::RegisterS3Tools(app);
 

@@ -103,6 +103,7 @@ struct Attempt {
   bool to_memory = true;
   uint64_t received = 0;
   bool response_started = false;  // any response byte arrived (status line included)
+  bool headers_delivered = false; // on_headers ran for the current response
   Status callback_status;         // why a callback stopped the transfer
 };
 
@@ -143,8 +144,23 @@ size_t ReadHeader(char* data, size_t size, size_t nitems, void* userdata) {
   a->response_started = true;
   std::string_view line(data, n);
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (line.empty()) {
+    // The end of a header section: the final response's is handed to on_headers. Trailers of a
+    // chunked body also end with an empty line; headers_delivered keeps them from a second call.
+    const ClientRequest& r = *a->request;
+    if (r.on_headers && !a->headers_delivered && a->response.status >= 200 && !a->discard_body) {
+      a->headers_delivered = true;
+      if (!r.on_headers(a->response.status, a->response.headers)) {
+        a->callback_status =
+            Status::Canceled("the caller stopped the response from " + r.url + " at its headers.");
+        return 0;
+      }
+    }
+    return n;
+  }
   if (line.starts_with("HTTP/")) {
     a->response.headers = Headers();
+    a->headers_delivered = false;
     size_t sp = line.find(' ');
     if (sp != std::string_view::npos) a->response.status = std::atoi(line.data() + sp + 1);
     a->discard_body = a->retry_possible && IsRetryableStatus(a->response.status);
@@ -215,6 +231,12 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
   return n;
 }
 
+int ConnectionReady(void* userdata, char*, char*, int, int) {
+  auto* a = static_cast<Attempt*>(userdata);
+  a->request->on_connected();
+  return CURL_PREREQFUNC_OK;
+}
+
 // Turns a curl failure into a Status a person can act on.
 Status TransportError(const ClientRequest& r, CURLcode code, const char* detail) {
   std::string what = r.method + " " + r.url;
@@ -259,6 +281,8 @@ AttemptOutcome RunAttempt(const ClientRequest& r, bool retry_possible) {
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_URL, r.url.c_str());
+  // The path goes out as given: "/a/../b" is an object key or a proxied path, not ours to squash.
+  curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
   if (!r.unix_socket.empty()) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, r.unix_socket.c_str());
 
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connect_timeout.count()));
@@ -298,7 +322,8 @@ AttemptOutcome RunAttempt(const ClientRequest& r, bool retry_possible) {
     curl_easy_setopt(h, CURLOPT_READDATA, &a);
     if (size) curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(*size));
   }
-  if (r.method != "GET") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+  // With a body curl would say PUT unless told otherwise, so a GET with a body names itself too.
+  if (r.method != "GET" || has_body) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r.method.c_str());
 
   curl_slist* raw = nullptr;
   for (const auto& [name, value] : r.headers) {
@@ -318,6 +343,10 @@ AttemptOutcome RunAttempt(const ClientRequest& r, bool retry_possible) {
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteBody);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+  if (r.on_connected) {
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, ConnectionReady);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, &a);
+  }
 
   CURLcode rc = curl_easy_perform(h);
   // The handle outlives this call; it must not keep pointers into this frame.

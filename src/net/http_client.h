@@ -18,7 +18,9 @@ namespace slipway::net {
 
 struct ClientRequest {
   std::string method = "GET";
-  std::string url;                 // "http://127.0.0.1:9000/b/k"; with unix_socket, host is ignored
+  // "http://127.0.0.1:9000/b/k"; with unix_socket, host is ignored. The path is sent as is
+  // (dot segments are not removed).
+  std::string url;
   Headers headers;
   std::string unix_socket;         // "/var/run/docker.sock" to speak HTTP over a unix socket
 
@@ -35,6 +37,15 @@ struct ClientRequest {
   std::string response_file;
   std::function<bool(std::string_view chunk)> on_body;
   uint64_t max_response_bytes = 64ull * 1024 * 1024;
+
+  // Called once with the final response's status and header fields (interim 1xx responses and
+  // responses that will be retried are skipped), before any of its body reaches on_body or a
+  // file: a proxy sends its own response head from here. Return false to abort (Canceled).
+  std::function<bool(int status, const Headers& headers)> on_headers;
+  // Called when a connection to the server is ready (new or reused), just before the request
+  // goes out. A transport failure without this call means the server was never reached, so the
+  // request may safely be sent somewhere else, whatever its method.
+  std::function<void()> on_connected;
 
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds timeout{0};        // whole request; 0 = none

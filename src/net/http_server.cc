@@ -408,6 +408,7 @@ class ConnectionResponseWriter final : public ResponseWriter {
 
   Status WriteHead(int status, const Headers& headers,
                    std::optional<uint64_t> content_length) override {
+    if (aborted_) return failure_;
     if (head_written_) {
       return Status::FailedPrecondition(
           "the response head was already sent; write the body or call Finish()");
@@ -532,6 +533,17 @@ class ConnectionResponseWriter final : public ResponseWriter {
 
   bool head_written() const override { return head_written_; }
 
+  void Abort() override {
+    aborted_ = true;
+    close_ = true;
+    if (failure_.ok()) {
+      failure_ = Status::Aborted(fmt::format(
+          "the response to {} was abandoned by its handler; the connection will be closed",
+          remote_));
+    }
+  }
+  bool aborted() const { return aborted_; }
+
   // Whether the response can be finished by the server alone: everything promised was sent.
   bool can_finish() const {
     return head_written_ && failure_.ok() && (!has_length_ || remaining_ == 0);
@@ -557,6 +569,7 @@ class ConnectionResponseWriter final : public ResponseWriter {
   std::function<bool()> stopping_;
   const std::string& remote_;
   bool head_written_ = false;
+  bool aborted_ = false;
   bool finished_ = false;
   bool close_ = false;
   bool no_body_ = false;
@@ -838,7 +851,9 @@ class ThreadedHttpServer final : public HttpServer {
                    address(), request.method, request.target, c->remote);
     }
 
-    if (!writer.head_written()) {
+    if (writer.aborted()) {
+      // The handler chose to close the connection on an incomplete response.
+    } else if (!writer.head_written()) {
       if (!threw) {
         spdlog::warn("http server {}: handler for {} {} returned without a response; sending 500",
                      address(), request.method, request.target);

@@ -68,6 +68,10 @@ class ResponseWriter {
   // Ends the body (terminating chunk when chunked).
   virtual Status Finish() = 0;
   virtual bool head_written() const = 0;
+  // Gives up on a response that cannot be completed (a proxied upstream broke mid-body): the
+  // connection is closed without ending the body, so the client sees a truncated response
+  // instead of a complete-looking one. Before WriteHead, the client gets no response at all.
+  virtual void Abort() = 0;
 
   // WriteHead + Write + Finish for a body already in memory.
   Status Send(int status, const Headers& headers, std::string_view body);

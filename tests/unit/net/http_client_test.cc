@@ -496,6 +496,89 @@ TEST(HttpClientTest, SpeaksHttpOverUnixSocket) {
   EXPECT_EQ(res->body, "unix:/v1.41/version");
 }
 
+TEST(HttpClientTest, OnHeadersSeesTheFinalResponseBeforeItsBody) {
+  RawServer server([](const SeenRequest&, int) {
+    return std::string("HTTP/1.1 100 Continue\r\n\r\n") +
+           RawServer::Response(201, "created body", "X-Kind: final\r\n");
+  });
+  HttpClient client;
+  ClientRequest req;
+  req.method = "POST";
+  req.url = server.url("/h");
+  req.body = "payload";
+  std::vector<std::string> events;
+  req.on_headers = [&](int status, const Headers& headers) {
+    events.push_back("headers " + std::to_string(status) + " " + headers.GetOr("X-Kind", "-"));
+    return true;
+  };
+  req.on_body = [&](std::string_view chunk) {
+    events.push_back("body " + std::string(chunk));
+    return true;
+  };
+  auto res = client.Do(req);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0], "headers 201 final");  // once, for the 201 only, not for the 100
+  EXPECT_EQ(events[1], "body created body");
+}
+
+TEST(HttpClientTest, OnHeadersRunsForABodylessResponseAndCanStopIt) {
+  RawServer server([](const SeenRequest&, int) { return RawServer::Response(204, ""); });
+  HttpClient client;
+  ClientRequest req;
+  req.url = server.url("/empty");
+  int calls = 0;
+  req.on_headers = [&](int status, const Headers&) {
+    ++calls;
+    EXPECT_EQ(status, 204);
+    return true;
+  };
+  auto res = client.Do(req);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(calls, 1);
+
+  req.on_headers = [](int, const Headers&) { return false; };
+  auto stopped = client.Do(req);
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.status().code(), Code::kCanceled) << stopped.status().ToString();
+}
+
+TEST(HttpClientTest, OnConnectedTellsARefusedConnectionFromABrokenOne) {
+  HttpClient client;
+  ClientRequest refused;
+  refused.method = "POST";
+  refused.url = "http://127.0.0.1:" + std::to_string(testing::FreePort()) + "/x";
+  bool refused_connected = false;
+  refused.on_connected = [&] { refused_connected = true; };
+  auto a = client.Do(refused);
+  ASSERT_FALSE(a.ok());
+  EXPECT_FALSE(refused_connected);
+
+  // This server accepts, reads the request and closes without answering.
+  RawServer hangs_up([](const SeenRequest&, int) { return std::string(); });
+  ClientRequest broken = refused;
+  broken.url = hangs_up.url("/x");
+  bool broken_connected = false;
+  broken.on_connected = [&] { broken_connected = true; };
+  auto b = client.Do(broken);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), Code::kUnavailable) << b.status().ToString();
+  EXPECT_TRUE(broken_connected);
+}
+
+TEST(HttpClientTest, GetWithABodyIsStillAGet) {
+  RawServer server([](const SeenRequest& r, int) { return RawServer::Response(200, r.method); });
+  HttpClient client;
+  ClientRequest req;
+  req.url = server.url("/search");
+  req.body = "{\"q\":1}";
+  auto res = client.Do(req);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->body, "GET");
+  ASSERT_EQ(server.seen().size(), 1u);
+  EXPECT_EQ(server.seen()[0].body, "{\"q\":1}");
+}
+
 TEST(HttpClientTest, RejectsTwoBodySources) {
   HttpClient client;
   ClientRequest req;

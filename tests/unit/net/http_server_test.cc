@@ -408,6 +408,36 @@ TEST(HttpServerTest, ResponseWithoutLengthIsChunked) {
   }
 }
 
+TEST(HttpServerTest, AbortedChunkedResponseIsNeverTerminated) {
+  auto server = StartServer(FastOptions(), [](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    if (!w.WriteHead(200, {}, std::nullopt).ok()) return;
+    (void)w.Write("half of it");
+    w.Abort();  // what a proxy does when its upstream breaks mid-body
+  });
+  ASSERT_TRUE(server);
+  Socket s(server->port());
+  ASSERT_TRUE(s.Send(Get("/")));
+  std::string line;
+  ASSERT_TRUE(s.ReadLine(&line));
+  EXPECT_EQ(line, "HTTP/1.1 200 OK");
+  // Headers, then one chunk, then the end of the connection: never the terminating "0" chunk.
+  std::string all;
+  while (s.ReadLine(&line)) all += line + "\n";
+  EXPECT_NE(all.find("half of it"), std::string::npos) << all;
+  EXPECT_EQ(all.find("\n0\n"), std::string::npos) << all;
+}
+
+TEST(HttpServerTest, AbortBeforeTheHeadClosesWithoutAResponse) {
+  auto server = StartServer(FastOptions(), [](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    w.Abort();
+    EXPECT_FALSE(w.WriteHead(200, {}, 0).ok());
+  });
+  ASSERT_TRUE(server);
+  Socket s(server->port());
+  ASSERT_TRUE(s.Send(Get("/")));
+  EXPECT_TRUE(s.ClosedWithin(2s));
+}
+
 TEST(HttpServerTest, HeadResponseHasHeadersButNoBody) {
   auto server =
       StartServer(FastOptions(), [](const HttpRequest& req, BodyReader&, ResponseWriter& w) {

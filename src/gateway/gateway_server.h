@@ -1,0 +1,54 @@
+// The gateway (data plane) as one object: an HTTP server whose every request goes through the
+// Proxy, routed by the table a RouteRefresher keeps current from the partition database.
+// `slipway run gateway` runs one; `slipway dev` runs one in-process.
+//
+// Promises: Start returns once the listener is bound and the routes are loaded (so the first
+// request is already routed correctly); Shutdown stops accepting, lets in-flight requests
+// finish within the grace period, stops the refresher, and is idempotent (the destructor calls
+// it).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "db/database.h"
+
+namespace slipway::gateway {
+
+struct GatewayOptions {
+  std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
+  // The partition database URL (SQLite path or postgresql://...), opened and migrated at start.
+  std::string partition_database;
+  // An already open partition database to use instead (slipway dev shares its own); not owned,
+  // must outlive the gateway.
+  db::Database* partition = nullptr;
+  // How often routes are reloaded: a route change is served within about this long.
+  std::chrono::milliseconds refresh_interval{250};
+  std::chrono::milliseconds upstream_connect_timeout{5'000};
+  // An upstream that sends nothing for this long fails its request.
+  std::chrono::milliseconds upstream_idle_timeout{60'000};
+  size_t max_connections = 1024;
+};
+
+class GatewayServer {
+ public:
+  static Result<std::unique_ptr<GatewayServer>> Start(GatewayOptions options);
+  ~GatewayServer();
+  GatewayServer(const GatewayServer&) = delete;
+  GatewayServer& operator=(const GatewayServer&) = delete;
+
+  // "http://127.0.0.1:8080"
+  std::string endpoint() const;
+  uint16_t port() const;
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));
+
+ private:
+  struct Parts;
+  explicit GatewayServer(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace slipway::gateway

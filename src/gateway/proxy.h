@@ -1,0 +1,60 @@
+// The gateway's request path: Host -> route -> a RUNNING instance (round robin) -> the request
+// proxied to it, bodies streamed both ways (never held in memory whatever their size).
+//
+// What the upstream receives: the client's method, target and header fields, minus hop-by-hop
+// fields (Connection and the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-Authorization), plus X-Forwarded-For (the client's address
+// appended), X-Forwarded-Host (the Host the client sent) and X-Forwarded-Proto ("http").
+// The client gets the upstream's status and fields, minus hop-by-hop ones.
+//
+// When the gateway answers itself, with a short page (HTML for browsers, text otherwise):
+//  400 no usable Host header;
+//  404 no deployment is routed to the host;
+//  503 the host's deployment has no RUNNING instance;
+//  502 the instance could not be reached or broke before its response began
+//      (a refused connection is first retried once on another instance: the upstream never saw
+//      the request, so this is safe for any method);
+//  504 the instance accepted the request but sent nothing for upstream_idle_timeout.
+// An upstream that breaks in the middle of its response body makes the gateway close the
+// client's connection without ending the body, so the client sees a truncated response.
+//
+// Thread-safety: Serve is called concurrently by the HTTP server's connection threads.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "gateway/routing_table.h"
+#include "net/http_client.h"
+#include "net/http_server.h"
+
+namespace slipway::gateway {
+
+struct ProxyOptions {
+  std::chrono::milliseconds upstream_connect_timeout{5'000};
+  // An upstream silent (no byte either way) for this long fails the request (504 or abort).
+  std::chrono::milliseconds upstream_idle_timeout{60'000};
+};
+
+class Proxy {
+ public:
+  // routes returns the table to use for one request; it is called once per request.
+  using RouteSource = std::function<std::shared_ptr<const RoutingTable>()>;
+
+  Proxy(RouteSource routes, ProxyOptions options);
+
+  void Serve(const net::HttpRequest& request, net::BodyReader& body, net::ResponseWriter& writer);
+
+ private:
+  enum class Outcome { kDone, kNotConnected, kFailed };
+  Outcome Forward(std::string_view address, const Backend& backend, const std::string& host,
+                  const net::HttpRequest& request, net::BodyReader& body,
+                  net::ResponseWriter& writer, bool last_try);
+
+  RouteSource routes_;
+  ProxyOptions options_;
+  net::HttpClient client_;
+};
+
+}  // namespace slipway::gateway

@@ -1,0 +1,69 @@
+#include "gateway/route_refresher.h"
+
+#include <spdlog/spdlog.h>
+
+namespace slipway::gateway {
+
+RouteRefresher::RouteRefresher(db::Database& partition, std::chrono::milliseconds interval)
+    : partition_(partition), interval_(interval), table_(std::make_shared<const RoutingTable>()) {}
+
+Result<std::unique_ptr<RouteRefresher>> RouteRefresher::Start(db::Database& partition,
+                                                              std::chrono::milliseconds interval) {
+  if (interval.count() <= 0) {
+    return Status::InvalidArgument(
+        "the gateway's route refresh interval must be above zero; use for example 250ms");
+  }
+  std::unique_ptr<RouteRefresher> refresher(new RouteRefresher(partition, interval));
+  Status first = refresher->Reload();
+  if (!first.ok()) {
+    return first.WithContext("reading the gateway routes from " + partition.Describe() +
+                             " (check the partition database URL and that it is reachable)");
+  }
+  refresher->thread_ = std::thread([r = refresher.get()] { r->Run(); });
+  return refresher;
+}
+
+RouteRefresher::~RouteRefresher() { Stop(); }
+
+void RouteRefresher::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status RouteRefresher::Reload() {
+  SLIPWAY_ASSIGN_OR_RETURN(auto entries, LoadRoutingEntries(partition_));
+  std::shared_ptr<const RoutingTable> old = table_.load();
+  auto fresh = std::make_shared<const RoutingTable>(RoutingTable::Build(entries, old.get()));
+  if (loads_ == 0 || !fresh->SameRoutes(*old)) {
+    spdlog::info("gateway routes: {} host(s) to {} deployment(s) with {} running instance(s)",
+                 fresh->host_count(), fresh->deployment_count(), fresh->instance_count());
+  }
+  table_.store(std::move(fresh));
+  ++loads_;
+  return Status::Ok();
+}
+
+void RouteRefresher::Run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (cv_.wait_for(lock, interval_, [&] { return stopping_; })) return;
+    lock.unlock();
+    Status reloaded = Reload();
+    if (!reloaded.ok() && !failing_) {
+      spdlog::warn(
+          "gateway: reloading routes from {} failed: {}; still routing with the last good table "
+          "and retrying every {} ms",
+          partition_.Describe(), reloaded.message(), interval_.count());
+    } else if (reloaded.ok() && failing_) {
+      spdlog::info("gateway: routes reload from {} again", partition_.Describe());
+    }
+    failing_ = !reloaded.ok();
+    lock.lock();
+  }
+}
+
+}  // namespace slipway::gateway

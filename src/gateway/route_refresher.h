@@ -1,0 +1,61 @@
+// Keeps the gateway's routing table current: reloads it from the partition database on an
+// interval in a background thread and publishes each new table with one atomic swap, so the
+// request path only ever loads a pointer and never waits for the database.
+//
+// Promises:
+//  - Start fails when the first load fails (a gateway that cannot read its routes says so at
+//    start instead of answering 404 to everything);
+//  - a route change committed to the database is served within one interval plus one load;
+//  - a failed reload keeps the last good table, logs once when failures start and once when
+//    they end;
+//  - current() is safe from any thread and never blocks on a reload.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "base/status.h"
+#include "db/database.h"
+#include "gateway/routing_table.h"
+
+namespace slipway::gateway {
+
+class RouteRefresher {
+ public:
+  // partition must outlive the refresher.
+  static Result<std::unique_ptr<RouteRefresher>> Start(db::Database& partition,
+                                                       std::chrono::milliseconds interval);
+  ~RouteRefresher();
+  RouteRefresher(const RouteRefresher&) = delete;
+  RouteRefresher& operator=(const RouteRefresher&) = delete;
+
+  // The table to route the current request with.
+  std::shared_ptr<const RoutingTable> current() const { return table_.load(); }
+  // Successful loads so far (the first one included).
+  uint64_t loads() const { return loads_.load(); }
+  // Stops the background thread; the last table stays readable. Idempotent.
+  void Stop();
+
+ private:
+  RouteRefresher(db::Database& partition, std::chrono::milliseconds interval);
+  Status Reload();
+  void Run();
+
+  db::Database& partition_;
+  const std::chrono::milliseconds interval_;
+  std::atomic<std::shared_ptr<const RoutingTable>> table_;
+  std::atomic<uint64_t> loads_{0};
+  bool failing_ = false;  // only the refresh thread touches it after Start
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace slipway::gateway
