@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   slipway::cmd::RegisterRunCtrl(*run);
 
   slipway::cmd::RegisterS3Tools(app);
+  slipway::cmd::RegisterCliCommands(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;
