@@ -24,6 +24,9 @@ void RegisterRunCtrl(CLI::App& run);
 // The flags (and environment twins) of ctrl's options, shared by `run ctrl` and `dev`.
 void AddCtrlFlags(CLI::App& cmd, ctrl::CtrlOptions& options);
 
+// `slipway build|deploy|status|list`: the user-facing CLI (cli_commands.cc).
+void RegisterCliCommands(CLI::App& app);
+
 // `slipway s3 presign|mb`: operator tools for an S3-compatible store (s3_tools.cc).
 void RegisterS3Tools(CLI::App& app);
 

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   slipway::cmd::RegisterRunGateway(*run);
 
   slipway::cmd::RegisterS3Tools(app);
+  slipway::cmd::RegisterCliCommands(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;

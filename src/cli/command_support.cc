@@ -1,0 +1,43 @@
+#include "cli/command_support.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+
+namespace slipway::cli {
+
+Result<std::unique_ptr<CtrlApi>> OpenCtrl(const ConnectionFlags& flags) {
+  EnvLookup env = ProcessEnvironment();
+  SLIPWAY_ASSIGN_OR_RETURN(Connection c, ResolveConnection(flags, env, DevCredentialsPath(env)));
+  return std::make_unique<CtrlApi>(std::move(c));
+}
+
+Result<ProjectSettings> LoadProjectSettings(const std::filesystem::path& dir,
+                                            const ProjectFlags& flags) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Status::InvalidArgument(fmt::format(
+        "\"{}\" is not a directory: pass the directory of the project (the one holding its "
+        "Dockerfile), or run the command inside it",
+        dir.string()));
+  }
+  SLIPWAY_ASSIGN_OR_RETURN(ProjectConfig config, LoadProjectConfig(dir));
+  return ResolveProjectSettings(dir, config, flags);
+}
+
+void PrintLogLine(Console& console, std::string_view text, std::string_view indent) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  if (text.find_first_not_of(" \t") == std::string_view::npos) return;
+  console.Line(fmt::format("{}{}", indent, text));
+}
+
+std::function<void(const Status&)> ReportOutage(Console& console) {
+  auto reported = std::make_shared<bool>(false);
+  return [&console, reported](const Status& st) {
+    if (*reported) return;
+    *reported = true;
+    console.Line(fmt::format("Lost the control plane for now ({}); still trying", st.message()));
+  };
+}
+
+}  // namespace slipway::cli
