@@ -121,6 +121,11 @@ std::string DeploymentIdFromInput(const std::string& input) { return input; }
 
 constexpr std::string_view kKraneService = "slipway.krane.v1.DeploymentService";
 
+// Removing a failed deployment's instances is worth minutes of patience with a krane that is
+// briefly away: 10 attempts, backing off to 30 s (about 3 minutes in all).
+const workflow::RetryPolicy kCleanupRetries{10, std::chrono::milliseconds(500),
+                                            std::chrono::seconds(30)};
+
 std::string InstanceStatusName(kv1::InstanceStatus status) {
   switch (status) {
     case kv1::INSTANCE_STATUS_PENDING:
@@ -377,7 +382,7 @@ class DeployRun {
       }
       SLIPWAY_RETURN_IF_ERROR(deps_.partition->RemoveDeployment(id_));
       return fmt::format("{} instance(s) removed", deleted.ok() ? deleted->removed() : 0);
-    });
+    }, kCleanupRetries);
     return done.status();
   }
 

@@ -266,6 +266,29 @@ TEST_F(DeployFlowTest, AnImageThatDoesNotExistFailsAtScheduleAndLeavesNothing) {
   ExpectNothingLeft(id);
 }
 
+TEST_F(DeployFlowTest, AProjectNameTakenInAnotherWorkspaceFailsAtRouteAndLeavesNothing) {
+  StartCtrl(TestDriver::kSqlite);
+  const std::string first = Deploy("twin", Image("hello"), 1);
+  ASSERT_FALSE(first.empty());
+  ExpectReady(client_->WaitForFinal(first));
+
+  auto other_token = ctrl_->IssueToken("another-workspace");
+  ASSERT_TRUE(other_token.ok()) << other_token.status().ToString();
+  CtrlClient other(ctrl_->endpoint(), *other_token);
+  auto second = other.DeployImage("twin", Image("plain"), 1);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  deployments_.push_back(*second);
+  pb::Deployment d = other.WaitForFinal(*second);
+  ASSERT_EQ(d.status(), pb::DEPLOYMENT_STATUS_FAILED) << d.DebugString();
+  EXPECT_EQ(d.failed_step(), "route");
+  EXPECT_NE(d.error().find("twin-production.localhost"), std::string::npos) << d.error();
+  EXPECT_NE(d.error().find("different project name"), std::string::npos) << d.error();
+  std::cout << "FAILED: " << d.error() << "\n";
+  ExpectNothingLeft(*second);
+  // The first workspace's deployment still holds its hosts.
+  EXPECT_EQ(PartitionRoutes(*partition_)[Host("twin-production")], first);
+}
+
 TEST(DeployCtrlStartTest, KraneWithoutAPartitionDatabaseIsRefusedSayingWhatToSet) {
   testing::TempDir dir;
   auto s3 = StartS3(dir.path() / "s3");
