@@ -372,17 +372,20 @@ class DeployRun {
   // Journaled, so a ctrl that dies half-way finishes it on restart before marking FAILED.
   Status CleanUp() {
     if (deps_.krane == nullptr || deps_.partition == nullptr) return Status::Ok();
-    auto done = ctx_.Step("cleanup", [&]() -> Result<std::string> {
-      kv1::DeleteDeploymentRequest req;
-      SetRef(req);
-      auto deleted = deps_.krane->Call<kv1::DeleteDeploymentResponse>(
-          net::ConnectProcedure(kKraneService, "DeleteDeployment"), req);
-      if (!deleted.ok() && deleted.status().code() != Code::kNotFound) {
-        return deleted.status().WithContext("removing the instances from krane");
-      }
-      SLIPWAY_RETURN_IF_ERROR(deps_.partition->RemoveDeployment(id_));
-      return fmt::format("{} instance(s) removed", deleted.ok() ? deleted->removed() : 0);
-    }, kCleanupRetries);
+    auto done = ctx_.Step(
+        "cleanup",
+        [&]() -> Result<std::string> {
+          kv1::DeleteDeploymentRequest req;
+          SetRef(req);
+          auto deleted = deps_.krane->Call<kv1::DeleteDeploymentResponse>(
+              net::ConnectProcedure(kKraneService, "DeleteDeployment"), req);
+          if (!deleted.ok() && deleted.status().code() != Code::kNotFound) {
+            return deleted.status().WithContext("removing the instances from krane");
+          }
+          SLIPWAY_RETURN_IF_ERROR(deps_.partition->RemoveDeployment(id_));
+          return fmt::format("{} instance(s) removed", deleted.ok() ? deleted->removed() : 0);
+        },
+        kCleanupRetries);
     return done.status();
   }
 
