@@ -177,6 +177,8 @@ class CtrlClient {
     client_ = std::make_unique<net::ConnectClient>(o);
   }
 
+  const net::ConnectClient& connect() const { return *client_; }
+
   Result<std::string> DeployImage(const std::string& project, const std::string& image,
                                   int replicas, const std::string& branch = "",
                                   const std::string& environment = "") {
