@@ -346,6 +346,9 @@ TEST_F(DeployFlowTest, AProjectNameTakenInAnotherWorkspaceFailsAtRouteAndLeavesN
   EXPECT_NE(d.error().find("different project name"), std::string::npos) << d.error();
   std::cout << "FAILED: " << d.error() << "\n";
   ExpectNothingLeft(*second);
+  // Another workspace cannot read the first one's spec, nor learn that it exists.
+  auto foreign = other.Spec(first);
+  EXPECT_EQ(foreign.status().code(), Code::kNotFound) << foreign.status().ToString();
   // The first workspace's deployment still holds its hosts.
   EXPECT_EQ(PartitionRoutes(*partition_)[Host("twin-production")], first);
 }
