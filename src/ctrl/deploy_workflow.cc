@@ -131,6 +131,11 @@ std::string DeploymentIdFromInput(const std::string& input) { return input; }
 
 constexpr std::string_view kKraneService = "slipway.krane.v1.DeploymentService";
 
+// Removing a failed deployment's instances is worth minutes of patience with a krane that is
+// briefly away: 10 attempts, backing off to 30 s (about 3 minutes in all).
+const workflow::RetryPolicy kCleanupRetries{10, std::chrono::milliseconds(500),
+                                            std::chrono::seconds(30)};
+
 std::string InstanceStatusName(kv1::InstanceStatus status) {
   switch (status) {
     case kv1::INSTANCE_STATUS_PENDING:
@@ -179,12 +184,10 @@ std::string FirstRunningAddress(const std::string& instances_json) {
 std::string NotReadyMessage(const std::vector<InstanceRow>& last, int replicas,
                             std::chrono::milliseconds deadline, const std::string& last_error) {
   std::string names;
-  int listed = 0;
   for (const auto& r : last) {
     if (r.status == "RUNNING") continue;
     names += fmt::format("{}{} ({}{}{})", names.empty() ? "" : ", ", r.instance_id, r.status,
                          r.reason.empty() ? "" : ": ", r.reason);
-    ++listed;
   }
   const int missing = replicas - static_cast<int>(last.size());
   if (missing > 0) {
@@ -197,7 +200,7 @@ std::string NotReadyMessage(const std::vector<InstanceRow>& last, int replicas,
       "app listens on the port in $PORT (and answers its health check path) soon after it "
       "starts",
       FormatDuration(deadline), names);
-  if (!last_error.empty()) msg += fmt::format(" (last answer from krane: {})", last_error);
+  if (!last_error.empty()) msg += fmt::format(" (last error: {})", last_error);
   return msg;
 }
 
@@ -295,7 +298,8 @@ class DeployRun {
   // Polls krane every wait_interval until every replica is RUNNING (done), one is FAILED (fails
   // at once with krane's reason: exit code and log tail) or the journaled deadline passes (fails
   // naming the instances that are not ready). Each answer is mirrored into the partition
-  // database. A krane that is briefly unreachable is asked again until the deadline.
+  // database. A krane (or partition database) that is briefly unreachable is tried again until
+  // the deadline.
   Result<std::string> WaitForInstances(std::chrono::system_clock::time_point deadline) {
     const int replicas = static_cast<int>(Replicas());
     std::vector<InstanceRow> last;
@@ -308,9 +312,13 @@ class DeployRun {
       if (got.ok()) {
         last = InstanceRows(*got);
         last_error.clear();
+        // The gateway finds instances through these rows: a write that fails is tried again
+        // with the next answer, and the wait is done only once they are written.
         Status mirrored = deps_.partition->UpsertInstances(id_, last);
-        if (!mirrored.ok())
-          spdlog::warn("deployment {}: instances not recorded: {}", id_, mirrored.message());
+        if (!mirrored.ok()) {
+          last_error = mirrored.WithContext("recording the instances").message();
+          spdlog::warn("deployment {}: {}", id_, last_error);
+        }
         int running = 0;
         for (const auto& in : last) {
           if (in.status == "FAILED") {
@@ -319,11 +327,7 @@ class DeployRun {
           }
           if (in.status == "RUNNING") ++running;
         }
-        if (running >= replicas) {
-          // The gateway finds instances through these rows: done only once they are written.
-          if (!mirrored.ok()) return mirrored.WithContext("recording the instances");
-          return InstancesJson(last);
-        }
+        if (running >= replicas && mirrored.ok()) return InstancesJson(last);
       } else if (got.status().code() == Code::kNotFound || workflow::IsTransient(got.status())) {
         last_error = got.status().message();
       } else {
@@ -378,17 +382,20 @@ class DeployRun {
   // Journaled, so a ctrl that dies half-way finishes it on restart before marking FAILED.
   Status CleanUp() {
     if (deps_.krane == nullptr || deps_.partition == nullptr) return Status::Ok();
-    auto done = ctx_.Step("cleanup", [&]() -> Result<std::string> {
-      kv1::DeleteDeploymentRequest req;
-      SetRef(req);
-      auto deleted = deps_.krane->Call<kv1::DeleteDeploymentResponse>(
-          net::ConnectProcedure(kKraneService, "DeleteDeployment"), req);
-      if (!deleted.ok() && deleted.status().code() != Code::kNotFound) {
-        return deleted.status().WithContext("removing the instances from krane");
-      }
-      SLIPWAY_RETURN_IF_ERROR(deps_.partition->RemoveDeployment(id_));
-      return fmt::format("{} instance(s) removed", deleted.ok() ? deleted->removed() : 0);
-    });
+    auto done = ctx_.Step(
+        "cleanup",
+        [&]() -> Result<std::string> {
+          kv1::DeleteDeploymentRequest req;
+          SetRef(req);
+          auto deleted = deps_.krane->Call<kv1::DeleteDeploymentResponse>(
+              net::ConnectProcedure(kKraneService, "DeleteDeployment"), req);
+          if (!deleted.ok() && deleted.status().code() != Code::kNotFound) {
+            return deleted.status().WithContext("removing the instances from krane");
+          }
+          SLIPWAY_RETURN_IF_ERROR(deps_.partition->RemoveDeployment(id_));
+          return fmt::format("{} instance(s) removed", deleted.ok() ? deleted->removed() : 0);
+        },
+        kCleanupRetries);
     return done.status();
   }
 

@@ -389,15 +389,6 @@ Status Store::ClaimDomains(const std::string& project_id, const std::string& dep
   });
 }
 
-Result<std::map<std::string, std::string>> Store::ProjectDomains(const std::string& project_id) {
-  SLIPWAY_ASSIGN_OR_RETURN(
-      auto rows,
-      db_.Query("SELECT hostname, deployment_id FROM domains WHERE project_id = $1", {project_id}));
-  std::map<std::string, std::string> out;
-  for (const auto& r : rows) out[r["hostname"].AsText()] = r["deployment_id"].AsText();
-  return out;
-}
-
 Status Store::SaveOpenApiSpec(const OpenApiSpecRecord& s) {
   return db_
       .Exec(

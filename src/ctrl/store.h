@@ -141,8 +141,6 @@ class Store {
   // project (of any workspace) is FailedPrecondition and nothing changes.
   Status ClaimDomains(const std::string& project_id, const std::string& deployment_id,
                       const std::vector<DomainClaim>& domains);
-  // The deployment each of the project's hosts points at now.
-  Result<std::map<std::string, std::string>> ProjectDomains(const std::string& project_id);
   // Records (or replaces) the spec scraped from the deployment.
   Status SaveOpenApiSpec(const OpenApiSpecRecord& spec);
   // NotFound when the deployment is not in the workspace or has no spec.

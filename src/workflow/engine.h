@@ -121,7 +121,10 @@ class RunContext {
   // A durable timer: returns once the clock passes the instant fixed the first time the run
   // reached this sleep. kCanceled when the engine stops or the run is taken over first.
   Status Sleep(std::string_view name, std::chrono::milliseconds duration);
-  // Waits (not journaled) until the clock reaches t; kCanceled as for Sleep.
+  // Waits (not journaled) until the clock reaches t; kCanceled as for Sleep. Unlike the other
+  // calls it may be used inside a step body (with clock()), for a step that polls until a
+  // deadline: it journals nothing, and a kCanceled it returns, passed on by the body, makes
+  // the step record nothing, so the run resumes that step later.
   Status SleepUntil(std::chrono::system_clock::time_point t);
 
   // Recorded on the run when the workflow function returns ok.

@@ -125,6 +125,7 @@ inline void RemoveAppImages() {
 // krane with the docker backend, served over HTTP in this process.
 class InProcessKrane {
  public:
+  // On a free port the first time; again on the same port after Stop().
   void Start() {
     krane::KraneBackendConfig config;
     auto backend = krane::MakeKraneBackend(config);
@@ -133,17 +134,21 @@ class InProcessKrane {
     service_ = std::make_unique<krane::KraneService>(*backend_, kKraneToken);
     router_ = std::make_unique<net::ConnectRouter>();
     service_->Register(*router_);
-    auto server = net::HttpServer::Start({}, router_->AsHandler());
+    net::HttpServer::Options options;
+    if (!address_.empty()) options.listen = address_;
+    auto server = net::HttpServer::Start(options, router_->AsHandler());
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
+    address_ = server_->address();
   }
   void Stop() {
     if (server_) server_->Shutdown();
     server_.reset();
   }
-  std::string url() const { return "http://" + server_->address(); }
+  std::string url() const { return "http://" + address_; }
 
  private:
+  std::string address_;
   std::unique_ptr<krane::KraneBackend> backend_;
   std::unique_ptr<krane::KraneService> service_;
   std::unique_ptr<net::ConnectRouter> router_;
@@ -171,6 +176,8 @@ class CtrlClient {
     o.timeout = 30s;
     client_ = std::make_unique<net::ConnectClient>(o);
   }
+
+  const net::ConnectClient& connect() const { return *client_; }
 
   Result<std::string> DeployImage(const std::string& project, const std::string& image,
                                   int replicas, const std::string& branch = "",

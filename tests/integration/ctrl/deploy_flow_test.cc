@@ -15,6 +15,7 @@
 #include "ctrl/ctrl_server.h"
 #include "db/migrations.h"
 #include "deploy_fixture.h"
+#include "slipway/ctrl/v1/build.pb.h"
 #include "support/postgres.h"
 
 namespace slipway::ctrl::deploy_test {
@@ -179,6 +180,66 @@ TEST_F(DeployFlowTest, ReachesReadyWithInstancesRoutesUrlsAndSpecOnPostgres) {
   HappyPath(TestDriver::kPostgres);
 }
 
+// The whole flow from a source context: upload through the presigned URL, ctrl's docker build,
+// then the same steps as an image deployment.
+TEST_F(DeployFlowTest, ContextUploadedBuiltAndDeployedReachesReady) {
+  StartCtrl(TestDriver::kSqlite);
+  testing::TempDir src;
+  std::filesystem::copy_file("/bin/busybox", src.path() / "busybox");
+  std::filesystem::create_directories(src.path() / "www");
+  std::ofstream(src.path() / "www" / "openapi.json") << R"({"openapi":"3.0.0"})";
+  std::ofstream(src.path() / "Dockerfile")
+      << "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\n"
+      << R"(CMD ["/bin/busybox","sh","-c","exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www"])"
+      << "\n";
+  const auto archive = dir_.path() / "context.tar.gz";
+  auto tar = testing::RunCommand("tar -C '" + src.str() + "' -czf '" + archive.string() + "' .");
+  ASSERT_EQ(tar.exit_code, 0) << tar.output;
+
+  pb::GenerateUploadURLRequest up;
+  up.set_project("built");
+  up.set_sha256(testing::FileSha256(archive));
+  up.set_size(static_cast<int64_t>(std::filesystem::file_size(archive)));
+  auto presigned = client_->connect().Call<pb::GenerateUploadURLResponse>(
+      net::ConnectProcedure("slipway.ctrl.v1.BuildService", "GenerateUploadURL"), up);
+  ASSERT_TRUE(presigned.ok()) << presigned.status().ToString();
+  net::HttpClient http;
+  net::ClientRequest put;
+  put.method = "PUT";
+  put.url = presigned->upload_url();
+  put.body_file = archive.string();
+  auto uploaded = http.Do(put);
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status().ToString();
+  ASSERT_EQ(uploaded->status, 200) << uploaded->body;
+
+  pb::CreateDeploymentRequest req;
+  req.set_project("built");
+  req.set_environment("preview");
+  req.mutable_context()->set_context_key(presigned->context_key());
+  auto created = client_->connect().Call<pb::CreateDeploymentResponse>(
+      net::ConnectProcedure(kDeploymentService, "CreateDeployment"), req);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const std::string id = created->deployment_id();
+  deployments_.push_back(id);
+  pb::Deployment d = client_->WaitForFinal(id, 180s);
+  ExpectReady(d);
+  EXPECT_EQ(d.image(), "built:" + id);
+  ASSERT_EQ(d.hostnames_size(), 2);
+  EXPECT_EQ(d.hostnames(0), Host("built-preview"));
+  EXPECT_EQ(d.hostnames(1), OwnHost("built", id));
+  auto instances = PartitionInstances(*partition_, id);
+  ASSERT_EQ(instances.size(), 1u);
+  EXPECT_EQ(instances[0].status, "RUNNING");
+  auto spec = client_->Spec(id);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->path(), "/openapi.json");
+  EXPECT_EQ(spec->spec(), R"({"openapi":"3.0.0"})");
+
+  ctrl_->Shutdown();
+  RemoveContainersOf(id);
+  (void)Docker("DELETE", "/images/" + net::UriEncode("built:" + id) + "?force=1");
+}
+
 TEST_F(DeployFlowTest, SecondDeployMovesEnvironmentAndBranchHostsButNotTheFirstsOwn) {
   StartCtrl(TestDriver::kSqlite);
   const std::string first = Deploy("shop", Image("hello"), 1, "main");
@@ -264,6 +325,32 @@ TEST_F(DeployFlowTest, AnImageThatDoesNotExistFailsAtScheduleAndLeavesNothing) {
   std::cout << "FAILED: " << d.error() << "\n";
   EXPECT_NE(d.error().find("no-such-image"), std::string::npos) << d.error();
   ExpectNothingLeft(id);
+}
+
+TEST_F(DeployFlowTest, AProjectNameTakenInAnotherWorkspaceFailsAtRouteAndLeavesNothing) {
+  StartCtrl(TestDriver::kSqlite);
+  const std::string first = Deploy("twin", Image("hello"), 1);
+  ASSERT_FALSE(first.empty());
+  ExpectReady(client_->WaitForFinal(first));
+
+  auto other_token = ctrl_->IssueToken("another-workspace");
+  ASSERT_TRUE(other_token.ok()) << other_token.status().ToString();
+  CtrlClient other(ctrl_->endpoint(), *other_token);
+  auto second = other.DeployImage("twin", Image("plain"), 1);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  deployments_.push_back(*second);
+  pb::Deployment d = other.WaitForFinal(*second);
+  ASSERT_EQ(d.status(), pb::DEPLOYMENT_STATUS_FAILED) << d.DebugString();
+  EXPECT_EQ(d.failed_step(), "route");
+  EXPECT_NE(d.error().find("twin-production.localhost"), std::string::npos) << d.error();
+  EXPECT_NE(d.error().find("different project name"), std::string::npos) << d.error();
+  std::cout << "FAILED: " << d.error() << "\n";
+  ExpectNothingLeft(*second);
+  // Another workspace cannot read the first one's spec, nor learn that it exists.
+  auto foreign = other.Spec(first);
+  EXPECT_EQ(foreign.status().code(), Code::kNotFound) << foreign.status().ToString();
+  // The first workspace's deployment still holds its hosts.
+  EXPECT_EQ(PartitionRoutes(*partition_)[Host("twin-production")], first);
 }
 
 TEST(DeployCtrlStartTest, KraneWithoutAPartitionDatabaseIsRefusedSayingWhatToSet) {

@@ -46,7 +46,7 @@ class DeployKillTest : public ::testing::Test {
   std::string MainDb() const { return (dir_.path() / "main.db").string(); }
   std::string PartitionDb() const { return (dir_.path() / "partition.db").string(); }
 
-  void StartCtrl(bool issue_token) {
+  void StartCtrl(bool issue_token, const std::string& wait_deadline = "2m") {
     ++starts_;
     std::vector<std::string> argv = {testing::SlipwayBinary(),
                                      "run",
@@ -64,7 +64,7 @@ class DeployKillTest : public ::testing::Test {
                                      "--wait-interval",
                                      "250ms",
                                      "--wait-deadline",
-                                     "2m",
+                                     wait_deadline,
                                      "--workflow-lease",
                                      "2s"};
     if (issue_token) {
@@ -169,6 +169,54 @@ TEST_F(DeployKillTest, CtrlKilledWhileWaitingResumesToReadyWithExactlyTheReplica
   EXPECT_EQ(PartitionRoutes(**partition)["phoenix-production.localhost"], deployment_);
   EXPECT_EQ(d.urls(0), "http://phoenix-production.localhost:8080");
   EXPECT_TRUE(d.has_openapi_spec());
+
+  ctrl_->Signal(SIGTERM);
+  EXPECT_EQ(ctrl_->Wait(20s), 0);
+}
+
+// The cleanup after a failure is a journaled step too: a ctrl killed while it cannot reach
+// krane to remove the instances finishes the removal after its restart, and only then reports
+// FAILED.
+TEST_F(DeployKillTest, CtrlKilledDuringCleanupFinishesItAfterRestart) {
+  StartCtrl(/*issue_token=*/true, /*wait_deadline=*/"3s");
+  const std::string token = IssuedToken();
+  ASSERT_FALSE(token.empty());
+  CtrlClient client(Endpoint(), token);
+
+  auto id = client.DeployImage("lazarus", Image("sleeper"), 1);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  deployment_ = *id;
+  pb::Deployment scheduled = client.WaitFor(deployment_, 60s, [](const pb::Deployment& d) {
+    const auto* schedule = FindStep(d, "schedule");
+    return schedule && schedule->status() == pb::STEP_STATUS_SUCCEEDED;
+  });
+  ASSERT_EQ(FindStep(scheduled, "schedule")->status(), pb::STEP_STATUS_SUCCEEDED);
+
+  // krane goes away: the wait runs into its deadline, the cleanup cannot reach krane.
+  krane_.Stop();
+  pb::Deployment failing = client.WaitFor(deployment_, 30s, [](const pb::Deployment& d) {
+    const auto* wait = FindStep(d, "wait");
+    return wait && wait->status() == pb::STEP_STATUS_FAILED;
+  });
+  ASSERT_EQ(FindStep(failing, "wait")->status(), pb::STEP_STATUS_FAILED) << failing.DebugString();
+  ctrl_->Signal(SIGKILL);
+  EXPECT_EQ(ctrl_->Wait(10s), 128 + SIGKILL);
+  auto after_kill = client.Get(deployment_);
+  // Not reported FAILED yet: its instance is still there to be removed.
+  EXPECT_FALSE(after_kill.ok() && after_kill->status() == pb::DEPLOYMENT_STATUS_FAILED);
+  EXPECT_EQ(ContainersOf(deployment_).size(), 1u);
+
+  krane_.Start();
+  StartCtrl(/*issue_token=*/false, "3s");
+  pb::Deployment d = client.WaitForFinal(deployment_, 90s);
+  ASSERT_EQ(d.status(), pb::DEPLOYMENT_STATUS_FAILED) << d.DebugString();
+  EXPECT_EQ(d.failed_step(), "wait");
+  EXPECT_NE(d.error().find("never became ready"), std::string::npos) << d.error();
+  EXPECT_EQ(d.error().find("could not be removed"), std::string::npos) << d.error();
+  EXPECT_TRUE(ContainersOf(deployment_).empty()) << "the instance was left running";
+  auto partition = db::OpenPartition(PartitionDb());
+  ASSERT_TRUE(partition.ok()) << partition.status().ToString();
+  EXPECT_TRUE(PartitionInstances(**partition, deployment_).empty());
 
   ctrl_->Signal(SIGTERM);
   EXPECT_EQ(ctrl_->Wait(20s), 0);
