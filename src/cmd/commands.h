@@ -24,6 +24,9 @@ void RegisterRunCtrl(CLI::App& run);
 // The flags (and environment twins) of ctrl's options, shared by `run ctrl` and `dev`.
 void AddCtrlFlags(CLI::App& cmd, ctrl::CtrlOptions& options);
 
+// `slipway dev`: the whole stack in one process on embedded defaults (dev.cc).
+void RegisterDev(CLI::App& app);
+
 // `slipway build|deploy|status|list`: the user-facing CLI (cli_commands.cc).
 void RegisterCliCommands(CLI::App& app);
 

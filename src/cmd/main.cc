@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
 
   slipway::cmd::RegisterS3Tools(app);
   slipway::cmd::RegisterCliCommands(app);
+  slipway::cmd::RegisterDev(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;

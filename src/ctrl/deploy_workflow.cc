@@ -1,6 +1,7 @@
 #include "ctrl/deploy_workflow.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -130,6 +131,8 @@ void RecordBuildGaveUp(const WorkflowDeps& deps, const std::string& build_id, co
 std::string DeploymentIdFromInput(const std::string& input) { return input; }
 
 constexpr std::string_view kKraneService = "slipway.krane.v1.DeploymentService";
+// How long the route step waits for every gateway to load a route change before READY.
+constexpr std::chrono::milliseconds kRoutePropagationTimeout{3000};
 
 // Removing a failed deployment's instances is worth minutes of patience with a krane that is
 // briefly away: 10 attempts, backing off to 30 s (about 3 minutes in all).
@@ -372,6 +375,18 @@ class DeployRun {
     }
     SLIPWAY_RETURN_IF_ERROR(deps_.store->ClaimDomains(deployment_.project_id, id_, claims));
     SLIPWAY_RETURN_IF_ERROR(deps_.partition->RouteHosts(id_, names));
+    // READY promises the URLs answer from this deployment: wait for the gateways to load the
+    // new routes (they reload every fraction of a second). A gateway that lags is logged, not
+    // fatal: the route is committed and reaches it on its next load.
+    const int64_t routed_at = deps_.partition->NowMs();
+    auto behind = deps_.partition->WaitForGateways(routed_at, kRoutePropagationTimeout);
+    if (!behind.ok()) {
+      spdlog::warn("deployment {}: cannot tell whether the gateways have its routes: {}", id_,
+                   behind.status().message());
+    } else if (!behind->empty()) {
+      spdlog::warn("deployment {}: {} gateway(s) have not loaded its routes within {} ms ({})",
+                   id_, behind->size(), kRoutePropagationTimeout.count(), fmt::join(*behind, ", "));
+    }
     SLIPWAY_RETURN_IF_ERROR(deps_.store->SetDeploymentHostnames(id_, names));
     std::string joined;
     for (const auto& n : names) joined += (joined.empty() ? "" : " ") + n;

@@ -1,6 +1,7 @@
 #include "ctrl/partition_store.h"
 
 #include <chrono>
+#include <thread>
 
 namespace slipway::ctrl {
 
@@ -63,6 +64,22 @@ Result<std::string> PartitionStore::RouteOf(const std::string& hostname) {
       db_.QueryRow("SELECT deployment_id FROM gateway_routes WHERE hostname = $1", {hostname}));
   if (!row) return std::string();
   return (*row)["deployment_id"].AsText();
+}
+
+Result<std::vector<std::string>> PartitionStore::WaitForGateways(
+    int64_t since_ms, std::chrono::milliseconds timeout) {
+  constexpr int64_t kLiveWindowMs = 10'000;
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    SLIPWAY_ASSIGN_OR_RETURN(
+        auto rows, db_.Query("SELECT gateway_id FROM gateway_loads WHERE loaded_at > $1 AND "
+                             "loaded_at < $2 ORDER BY gateway_id",
+                             {since_ms - kLiveWindowMs, since_ms}));
+    std::vector<std::string> behind;
+    for (const auto& r : rows) behind.push_back(r["gateway_id"].AsText());
+    if (behind.empty() || std::chrono::steady_clock::now() >= give_up) return behind;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 Status PartitionStore::RemoveDeployment(const std::string& deployment_id) {

@@ -8,6 +8,7 @@
 // host or the new one. Thread-safe (the Database is).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,12 +40,17 @@ class PartitionStore {
   // The deployment a host points at; empty when it has no route.
   Result<std::string> RouteOf(const std::string& hostname);
 
+  // Blocks until every live gateway (one that loaded its routes in the last 10 s) serves a table
+  // loaded at or after since_ms, or until timeout; returns the ids of gateways still behind
+  // (empty when all caught up). Gateways record their loads in gateway_loads.
+  Result<std::vector<std::string>> WaitForGateways(int64_t since_ms,
+                                                   std::chrono::milliseconds timeout);
+  int64_t NowMs() const;
+
   // Forgets a deployment that will never serve: its instance rows and any route to it.
   Status RemoveDeployment(const std::string& deployment_id);
 
  private:
-  int64_t NowMs() const;
-
   db::Database& db_;
   Clock& clock_;
 };

@@ -188,6 +188,16 @@ CREATE TABLE gateway_routes (
 CREATE INDEX gateway_routes_deployment ON gateway_routes (deployment_id);
 )sql";
 
+// Each running gateway records when it began the load of the routing table it now serves, so
+// ctrl can tell when a route change has reached every gateway (a deployment is READY only once
+// its URLs answer from it).
+constexpr std::string_view kPartitionV2 = R"sql(
+CREATE TABLE gateway_loads (
+  gateway_id TEXT PRIMARY KEY,
+  loaded_at BIGINT NOT NULL
+);
+)sql";
+
 // Any fixed number: every slipway process migrating the same PostgreSQL database takes it.
 constexpr int64_t kMigrationLockKey = 0x5117'3a11;
 
@@ -219,6 +229,7 @@ const std::vector<Migration>& MigrationsFor(Schema schema) {
   };
   static const std::vector<Migration> kPartition = {
       {1, "initial schema: instances, gateway routes", kPartitionV1, {}},
+      {2, "gateway loads: when each gateway last loaded its routes", kPartitionV2, {}},
   };
   return schema == Schema::kMain ? kMain : kPartition;
 }

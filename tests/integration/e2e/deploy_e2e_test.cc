@@ -150,6 +150,7 @@ int ContainersOf(const std::string& deployment_id) {
 fs::path HelloApp(const fs::path& root, const std::string& name, const std::string& greeting) {
   fs::path dir = root / name;
   fs::remove_all(dir);
+  fs::create_directories(root);
   fs::copy(SourceDir() / "examples/hello", dir, fs::copy_options::recursive);
   std::ofstream(dir / "www/index.html") << "<p>" << greeting << "</p>\n";
   fs::remove(dir / "slipway.toml");
