@@ -137,9 +137,9 @@ Result<UploadedContext> UploadContext(const ProjectSettings& s, const CtrlApi& c
     return packaged.status().WithContext(
         fmt::format("packaging the build context {}", s.context_dir.string()));
   }
-  console.Line(fmt::format("Packaged {} ({} entries, {}), sha256 {}", s.context_dir.string(),
-                           packaged->entries, FormatBytes(packaged->size),
-                           packaged->sha256.substr(0, 12)));
+  console.Line(fmt::format("Packaged {} ({} {}, {}), sha256 {}", s.context_dir.string(),
+                           packaged->entries, packaged->entries == 1 ? "entry" : "entries",
+                           FormatBytes(packaged->size), packaged->sha256.substr(0, 12)));
 
   pb::GenerateUploadURLRequest req;
   req.set_project(s.project);

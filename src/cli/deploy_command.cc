@@ -20,6 +20,10 @@ namespace {
 
 namespace pb = slipway::ctrl::v1;
 
+bool IsFinal(int status) {
+  return status == pb::DEPLOYMENT_STATUS_READY || status == pb::DEPLOYMENT_STATUS_FAILED;
+}
+
 // Prints what changed between two polls of a deployment: a step that started, one that
 // finished (with its time and error), new build log lines; on a terminal, the running step
 // with its elapsed time as the status line.
@@ -59,7 +63,9 @@ class DeploymentWatcher {
       if (step.status() == pb::STEP_STATUS_RUNNING) running = &step;
     }
     print_logs();
-    if (running != nullptr) {
+    if (IsFinal(d.status())) {
+      console_.ClearStatusLine();
+    } else if (running != nullptr) {
       console_.StatusLine(
           fmt::format("  {:<10} running   {}", running->name(),
                       FormatElapsed(std::chrono::milliseconds(StepElapsedMs(*running, now)))));
@@ -75,10 +81,6 @@ class DeploymentWatcher {
   std::map<std::string, int> seen_;  // step name -> last status printed
   int64_t log_after_ = 0;
 };
-
-bool IsFinal(int status) {
-  return status == pb::DEPLOYMENT_STATUS_READY || status == pb::DEPLOYMENT_STATUS_FAILED;
-}
 
 struct DeployOutcome {
   std::string deployment_id;
