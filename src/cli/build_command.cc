@@ -43,10 +43,10 @@ Status FollowBuild(const CtrlApi& ctrl, const CommonOptions& common, Console& co
       out->error = resp.error();
       return Status::Ok();
     }
-    console.StatusLine(fmt::format("Building ({}) {}",
-                                   out->status == "QUEUED" ? "queued" : "running",
-                                   FormatElapsed(std::chrono::steady_clock::now() - started)));
-    std::this_thread::sleep_for(common.poll_interval);
+    WaitForNextPoll(console, common.poll_interval, [&] {
+      return fmt::format("Building ({}) {}", out->status == "QUEUED" ? "queued" : "running",
+                         FormatElapsed(std::chrono::steady_clock::now() - started));
+    });
   }
 }
 

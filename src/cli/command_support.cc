@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
+#include <thread>
 
 namespace slipway::cli {
 
@@ -29,6 +31,23 @@ void PrintLogLine(Console& console, std::string_view text, std::string_view inde
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
   if (text.find_first_not_of(" \t") == std::string_view::npos) return;
   console.Line(fmt::format("{}{}", indent, text));
+}
+
+void WaitForNextPoll(Console& console, std::chrono::milliseconds interval,
+                     const std::function<std::string()>& status_line) {
+  if (!console.tty() || !status_line) {
+    std::this_thread::sleep_for(interval);
+    return;
+  }
+  auto until = std::chrono::steady_clock::now() + interval;
+  while (true) {
+    std::string text = status_line();
+    if (!text.empty()) console.StatusLine(text);
+    auto now = std::chrono::steady_clock::now();
+    if (now >= until) return;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(250)));
+  }
 }
 
 std::function<void(const Status&)> ReportOutage(Console& console) {

@@ -25,8 +25,8 @@ bool IsFinal(int status) {
 }
 
 // Prints what changed between two polls of a deployment: a step that started, one that
-// finished (with its time and error), new build log lines; on a terminal, the running step
-// with its elapsed time as the status line.
+// finished (with its time and error), new build log lines; and, for the terminal's status
+// line, the running step with its elapsed time.
 class DeploymentWatcher {
  public:
   explicit DeploymentWatcher(Console& console) : console_(console) {}
@@ -44,7 +44,7 @@ class DeploymentWatcher {
         log_after_ = line.seq();
       }
     };
-    const pb::DeploymentStep* running = nullptr;
+    running_.reset();
     for (const auto& step : d.steps()) {
       int& seen = seen_[step.name()];
       bool started =
@@ -60,18 +60,21 @@ class DeploymentWatcher {
         console_.Line(FormatStep(step, now));
         seen = step.status();
       }
-      if (step.status() == pb::STEP_STATUS_RUNNING) running = &step;
+      if (step.status() == pb::STEP_STATUS_RUNNING) running_ = step;
     }
     print_logs();
-    if (IsFinal(d.status())) {
-      console_.ClearStatusLine();
-    } else if (running != nullptr) {
-      console_.StatusLine(
-          fmt::format("  {:<10} running   {}", running->name(),
-                      FormatElapsed(std::chrono::milliseconds(StepElapsedMs(*running, now)))));
-    } else {
-      console_.StatusLine(fmt::format("  {}", DeploymentStatusName(d.status())));
-    }
+    final_ = IsFinal(d.status());
+    status_ = DeploymentStatusName(d.status());
+    if (final_) console_.ClearStatusLine();
+  }
+
+  // The terminal's status line: the running step and how long it has run; empty once the
+  // deployment is over.
+  std::string StatusLine() const {
+    if (final_) return "";
+    if (!running_) return fmt::format("  {}", status_);
+    return fmt::format("  {:<10} running   {}", running_->name(),
+                       FormatElapsed(std::chrono::milliseconds(StepElapsedMs(*running_, NowMs()))));
   }
 
   int64_t log_after() const { return log_after_; }
@@ -79,6 +82,9 @@ class DeploymentWatcher {
  private:
   Console& console_;
   std::map<std::string, int> seen_;  // step name -> last status printed
+  std::optional<pb::DeploymentStep> running_;
+  std::string status_;
+  bool final_ = false;
   int64_t log_after_ = 0;
 };
 
@@ -103,7 +109,7 @@ Status FollowDeployment(const CtrlApi& ctrl, const CommonOptions& common, Consol
       console.ClearStatusLine();
       return Status::Ok();
     }
-    std::this_thread::sleep_for(common.poll_interval);
+    WaitForNextPoll(console, common.poll_interval, [&] { return watcher.StatusLine(); });
   }
 }
 
