@@ -4,8 +4,8 @@
 
 namespace slipway::cli {
 
-Console::Console(std::FILE* human, std::FILE* result, bool tty)
-    : human_(human), result_(result), tty_(tty) {}
+Console::Console(std::FILE* human, std::FILE* result, bool tty, std::FILE* errors)
+    : human_(human), result_(result), errors_(errors), tty_(tty) {}
 
 Console Console::ForProcess(bool json) {
   std::FILE* human = json ? stderr : stdout;
@@ -21,8 +21,8 @@ void Console::Line(std::string_view text) {
 
 void Console::Error(std::string_view text) {
   ClearStatusLine();
-  std::fprintf(stderr, "error: %.*s\n", static_cast<int>(text.size()), text.data());
-  std::fflush(stderr);
+  std::fprintf(errors_, "error: %.*s\n", static_cast<int>(text.size()), text.data());
+  std::fflush(errors_);
 }
 
 void Console::StatusLine(std::string_view text) {

@@ -31,7 +31,8 @@ class Captured {
     std::free(hbuf_);
     std::free(rbuf_);
   }
-  Console console() { return Console(human_, result_, false); }
+  // Errors go with the human output, as a terminal shows them.
+  Console console() { return Console(human_, result_, false, human_); }
   std::string human() {
     std::fflush(human_);
     return std::string(hbuf_, hsize_);
