@@ -113,7 +113,13 @@ class CliTest : public ::testing::Test {
     ctrl_ = std::make_unique<testing::Process>(std::vector<std::string>{"/bin/sh", "-c", cmd});
     ASSERT_TRUE(testing::WaitForPort(ctrl_port_, std::chrono::seconds(30)))
         << testing::ReadFile(log);
-    std::string out = testing::ReadFile(token_file);
+    // ctrl listens before it issues the token: wait for the whole first line.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    std::string out;
+    while ((out = testing::ReadFile(token_file)).find('\n') == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     token_ = out.substr(0, out.find('\n'));
     ASSERT_FALSE(token_.empty()) << testing::ReadFile(log);
   }
@@ -222,6 +228,30 @@ TEST_F(CliTest, BuildLeavesIgnoredFilesOutOfTheUploadAndTheImage) {
   EXPECT_NE(ls.output.find("/app/site/index.html"), std::string::npos) << ls.output;
   EXPECT_EQ(ls.output.find("big.bin"), std::string::npos) << ls.output;
   EXPECT_EQ(ls.output.find("secret.env"), std::string::npos) << ls.output;
+}
+
+TEST_F(CliTest, SlipwayTomlNamesContextDockerfileAndBuildArgsAndFlagsWin) {
+  fs::path dir = root_.path() / "monorepo";
+  fs::path service = dir / "service";
+  fs::create_directories(service);
+  fs::copy_file("/bin/busybox", service / "busybox");
+  WriteText(service / "docker/Dockerfile",
+            "FROM scratch\nARG VERSION\nARG FLAVOR\nCOPY busybox /bin/busybox\n"
+            "RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo version=$VERSION flavor=$FLAVOR\"]\n");
+  WriteText(dir / "README.md", "outside the context\n");
+  WriteText(dir / "slipway.toml", "project = \"" + project_ +
+                                      "\"\n[build]\ncontext = \"service\"\ndockerfile = "
+                                      "\"docker/Dockerfile\"\nargs = { VERSION = \"1.0\", FLAVOR = "
+                                      "\"plain\" }\n");
+  CliResult r = Cli("build " + Quote(dir.string()) + " --build-arg VERSION=2.0 " + Auth());
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  EXPECT_NE(r.out.find("version=2.0 flavor=plain"), std::string::npos) << r.all();
+  EXPECT_EQ(ImageFrom(r.out).rfind(project_ + ":", 0), 0u) << r.out;
+  auto objects = Objects();
+  ASSERT_EQ(objects.size(), 1u);
+  std::string entries = UploadedEntries(objects[0]);
+  EXPECT_NE(entries.find("docker/Dockerfile"), std::string::npos) << entries;
+  EXPECT_EQ(entries.find("README.md"), std::string::npos) << entries;  // only the context went
 }
 
 TEST_F(CliTest, BuildJsonGoesAloneToStdout) {
