@@ -1,5 +1,7 @@
 #include "cli/command_support.h"
 
+#include "cli/interrupt.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -33,20 +35,22 @@ void PrintLogLine(Console& console, std::string_view text, std::string_view inde
   console.Line(fmt::format("{}{}", indent, text));
 }
 
-void WaitForNextPoll(Console& console, std::chrono::milliseconds interval,
-                     const std::function<std::string()>& status_line) {
-  if (!console.tty() || !status_line) {
-    std::this_thread::sleep_for(interval);
-    return;
-  }
+Status WaitForNextPoll(Console& console, std::chrono::milliseconds interval,
+                       const std::function<std::string()>& status_line) {
   auto until = std::chrono::steady_clock::now() + interval;
+  auto next_draw = std::chrono::steady_clock::now();
   while (true) {
-    std::string text = status_line();
-    if (!text.empty()) console.StatusLine(text);
+    if (Interrupted()) return Status::Canceled("interrupted");
     auto now = std::chrono::steady_clock::now();
-    if (now >= until) return;
+    if (console.tty() && status_line && now >= next_draw) {
+      std::string text = status_line();
+      if (!text.empty()) console.StatusLine(text);
+      next_draw = now + std::chrono::milliseconds(250);
+    }
+    if (now >= until) return Status::Ok();
+    // Short slices, so an interrupt is noticed at once.
     std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(250)));
+        std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(50)));
   }
 }
 

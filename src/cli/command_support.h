@@ -30,8 +30,9 @@ void PrintLogLine(Console& console, std::string_view text, std::string_view inde
 
 // Waits `interval` between two polls. On a terminal the status line is redrawn from
 // `status_line` every quarter second meanwhile, so elapsed times tick even with slow polls.
-void WaitForNextPoll(Console& console, std::chrono::milliseconds interval,
-                     const std::function<std::string()>& status_line);
+// Canceled when the user interrupts (interrupt.h).
+Status WaitForNextPoll(Console& console, std::chrono::milliseconds interval,
+                       const std::function<std::string()>& status_line);
 
 // How long a poll loop keeps going while the control plane does not answer.
 inline constexpr std::chrono::seconds kControlPlanePatience{60};

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/context_archive.h"
+#include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "net/http_client.h"
 #include "slipway/ctrl/v1/build.pb.h"
@@ -64,6 +65,7 @@ Result<net::ClientResponse> PutOnce(net::HttpClient& http, const std::string& ur
   req.url = url;
   req.body_size = size;
   req.body_source = [&](char* buf, size_t n) -> Result<size_t> {
+    if (Interrupted()) return Status::Canceled("interrupted");
     size_t got = std::fread(buf, 1, n, in);
     if (got == 0 && std::ferror(in)) {
       return Status::Internal(fmt::format("reading {} failed", file.string()));
@@ -108,6 +110,10 @@ Status PutToPresignedUrl(const std::string& url, const fs::path& file, uint64_t 
           .WithContext("the object store refused the upload");
     }
     last = resp.status();
+    if (Interrupted()) {
+      console.ClearStatusLine();
+      return Status::Canceled("interrupted");
+    }
     if (last.code() != Code::kUnavailable && last.code() != Code::kDeadlineExceeded) break;
     if (attempt < kAttempts) {
       console.Line(fmt::format("Upload interrupted ({}); retrying", last.message()));

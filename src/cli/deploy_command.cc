@@ -12,6 +12,7 @@
 #include "cli/context_upload.h"
 #include "cli/deployment_view.h"
 #include "cli/git_info.h"
+#include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "slipway/ctrl/v1/deployment.pb.h"
 
@@ -109,7 +110,8 @@ Status FollowDeployment(const CtrlApi& ctrl, const CommonOptions& common, Consol
       console.ClearStatusLine();
       return Status::Ok();
     }
-    WaitForNextPoll(console, common.poll_interval, [&] { return watcher.StatusLine(); });
+    SLIPWAY_RETURN_IF_ERROR(
+        WaitForNextPoll(console, common.poll_interval, [&] { return watcher.StatusLine(); }));
   }
 }
 
@@ -164,7 +166,13 @@ int RunDeployCommand(const DeployCommandOptions& o, Console& console) {
   Status st = Deploy(o, console, &outcome);
   bool ready =
       st.ok() && outcome.deployment && outcome.deployment->status() == pb::DEPLOYMENT_STATUS_READY;
-  if (!st.ok()) {
+  if (!st.ok() && st.code() == Code::kCanceled && Interrupted()) {
+    console.Line(outcome.deployment_id.empty()
+                     ? std::string("Interrupted")
+                     : fmt::format("Interrupted: deployment {} goes on in the control plane; "
+                                   "follow it with `slipway status {}`",
+                                   outcome.deployment_id, outcome.deployment_id));
+  } else if (!st.ok()) {
     console.Error(st.message());
     if (!outcome.deployment_id.empty()) {
       console.Line(
@@ -194,7 +202,8 @@ int RunDeployCommand(const DeployCommandOptions& o, Console& console) {
     }
     console.Result(result.dump());
   }
-  return ready ? 0 : 1;
+  if (ready) return 0;
+  return Interrupted() ? kInterruptedExit : 1;
 }
 
 }  // namespace slipway::cli

@@ -7,6 +7,7 @@
 
 #include "base/duration.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "cmd/commands.h"
 
 namespace slipway::cmd {
@@ -65,6 +66,7 @@ void RegisterCliCommands(CLI::App& app) {
     AddBuildFlags(*cmd, o->dir, o->project);
     AddCommonFlags(*cmd, o->common, true);
     cmd->callback([o] {
+      cli::CatchInterrupts();
       cli::Console console = cli::Console::ForProcess(o->common.json);
       if (int code = cli::RunBuildCommand(*o, console); code != 0) throw CLI::RuntimeError(code);
     });
@@ -87,6 +89,7 @@ void RegisterCliCommands(CLI::App& app) {
         ->allow_extra_args(false);
     AddCommonFlags(*cmd, o->common, true);
     cmd->callback([o] {
+      cli::CatchInterrupts();
       cli::Console console = cli::Console::ForProcess(o->common.json);
       if (int code = cli::RunDeployCommand(*o, console); code != 0) throw CLI::RuntimeError(code);
     });

@@ -3,6 +3,7 @@
 // (BUILD_BACKEND=docker). Contexts are FROM scratch with /bin/busybox copied in.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -130,20 +131,24 @@ class CliTest : public ::testing::Test {
   // Runs the slipway CLI with args (already quoted where needed); the environment has no
   // SLIPWAY_* settings and an empty config home unless `env` says otherwise.
   CliResult Cli(const std::string& args, const std::map<std::string, std::string>& env = {}) {
-    fs::path out = root_.path() / "cli.out";
-    fs::path err = root_.path() / "cli.err";
+    CliResult r;
+    r.exit_code = RunCommand("(" + CliCommand(args, env) + ")").exit_code;
+    r.out = testing::ReadFile(root_.path() / "cli.out");
+    r.err = testing::ReadFile(root_.path() / "cli.err");
+    return r;
+  }
+
+  // The shell command line of Cli(): stdout to cli.out, stderr to cli.err under the test's root.
+  std::string CliCommand(const std::string& args,
+                         const std::map<std::string, std::string>& env = {}) {
     std::map<std::string, std::string> vars = {
         {"XDG_CONFIG_HOME", (root_.path() / "config").string()}};
     for (const auto& [k, v] : env) vars[k] = v;
-    std::string cmd = "(env -u SLIPWAY_TOKEN -u SLIPWAY_CONTROL_PLANE";
+    std::string cmd = "env -u SLIPWAY_TOKEN -u SLIPWAY_CONTROL_PLANE";
     for (const auto& [k, v] : vars) cmd += " " + k + "=" + Quote(v);
-    cmd += " " + Quote(testing::SlipwayBinary()) + " " + args + " >" + Quote(out.string()) + " 2>" +
-           Quote(err.string()) + ")";
-    CliResult r;
-    r.exit_code = RunCommand(cmd).exit_code;
-    r.out = testing::ReadFile(out);
-    r.err = testing::ReadFile(err);
-    return r;
+    return cmd + " " + Quote(testing::SlipwayBinary()) + " " + args + " >" +
+           Quote((root_.path() / "cli.out").string()) + " 2>" +
+           Quote((root_.path() / "cli.err").string());
   }
 
   // The connection flags of this test's control plane.
@@ -383,6 +388,41 @@ TEST_F(CliTest, ConnectionProblemsAreClearErrors) {
   EXPECT_NE(flag_wins.exit_code, 0);
   EXPECT_NE(flag_wins.err.find("refused the API token from --token"), std::string::npos)
       << flag_wins.all();
+}
+
+TEST_F(CliTest, InterruptedBuildSaysItGoesOn) {
+  fs::path app = MakeApp("slow");
+  // The project name in the RUN step keeps the builder's cache from skipping the wait.
+  WriteText(app / "Dockerfile",
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", "
+            "\"sh\", \"-c\", \"sleep 3; echo " +
+                project_ + "\"]\n");
+  // `exec`, so the child is the CLI itself and gets the signal.
+  testing::Process cli({"/bin/sh", "-c",
+                        "exec " + CliCommand("build " + Quote(app.string()) + " --project " +
+                                             project_ + " --poll-interval 100ms " + Auth())});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (testing::ReadFile(root_.path() / "cli.out").find("Build ") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(RunCommand(std::string(kDocker) + " images -q " + Quote(project_)).output.empty())
+      << "the build was over before the interrupt; the test shows nothing";
+  cli.Signal(SIGINT);
+  EXPECT_EQ(cli.Wait(std::chrono::seconds(10)), 130);
+  std::string out = testing::ReadFile(root_.path() / "cli.out");
+  EXPECT_TRUE(
+      std::regex_search(out, std::regex("Interrupted: build bld\\S+ goes on in the control plane")))
+      << out << testing::ReadFile(root_.path() / "cli.err");
+  // It does go on: its image appears (and TearDown removes it).
+  bool built = false;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!built && std::chrono::steady_clock::now() < deadline) {
+    auto images = RunCommand(std::string(kDocker) + " images -q " + Quote(project_));
+    built = images.exit_code == 0 && !images.output.empty();
+    if (!built) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(built);
 }
 
 TEST_F(CliTest, DeployOfAnImageFailsAtScheduleWithoutKraneAndStatusAndListShowIt) {
