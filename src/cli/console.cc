@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 namespace slipway::cli {
 
 Console::Console(std::FILE* human, std::FILE* result, bool tty, std::FILE* errors)
@@ -9,7 +11,10 @@ Console::Console(std::FILE* human, std::FILE* result, bool tty, std::FILE* error
 
 Console Console::ForProcess(bool json) {
   std::FILE* human = json ? stderr : stdout;
-  return Console(human, stdout, isatty(fileno(human)) == 1);
+  // A terminal that cannot move the cursor (TERM=dumb: editors' shells) gets plain lines.
+  const char* term = std::getenv("TERM");
+  bool dumb = term != nullptr && std::string_view(term) == "dumb";
+  return Console(human, stdout, isatty(fileno(human)) == 1 && !dumb);
 }
 
 void Console::Line(std::string_view text) {
