@@ -116,7 +116,7 @@ Status PutToPresignedUrl(const std::string& url, const fs::path& file, uint64_t 
     }
     if (last.code() != Code::kUnavailable && last.code() != Code::kDeadlineExceeded) break;
     if (attempt < kAttempts) {
-      console.Line(fmt::format("Upload interrupted ({}); retrying", last.message()));
+      console.Line(fmt::format("Upload failed ({}); retrying from the start", last.message()));
       std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
       progress.Restart(std::chrono::steady_clock::now());
     }
