@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/context_upload.h"
 #include "cli/deployment_view.h"
+#include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "slipway/ctrl/v1/build.pb.h"
 
@@ -43,10 +44,10 @@ Status FollowBuild(const CtrlApi& ctrl, const CommonOptions& common, Console& co
       out->error = resp.error();
       return Status::Ok();
     }
-    console.StatusLine(fmt::format("Building ({}) {}",
-                                   out->status == "QUEUED" ? "queued" : "running",
-                                   FormatElapsed(std::chrono::steady_clock::now() - started)));
-    std::this_thread::sleep_for(common.poll_interval);
+    SLIPWAY_RETURN_IF_ERROR(WaitForNextPoll(console, common.poll_interval, [&] {
+      return fmt::format("Building ({}) {}", out->status == "QUEUED" ? "queued" : "running",
+                         FormatElapsed(std::chrono::steady_clock::now() - started));
+    }));
   }
 }
 
@@ -75,7 +76,13 @@ int RunBuildCommand(const BuildCommandOptions& o, Console& console) {
   BuildOutcome outcome;
   auto started = std::chrono::steady_clock::now();
   Status st = Build(o, console, &outcome);
-  if (!st.ok()) {
+  if (!st.ok() && st.code() == Code::kCanceled && Interrupted()) {
+    outcome.error = "interrupted";
+    console.Line(
+        outcome.build_id.empty()
+            ? std::string("Interrupted")
+            : fmt::format("Interrupted: build {} goes on in the control plane", outcome.build_id));
+  } else if (!st.ok()) {
     outcome.error = st.message();
     console.Error(st.message());
   } else if (outcome.status == "SUCCEEDED") {
@@ -93,7 +100,8 @@ int RunBuildCommand(const BuildCommandOptions& o, Console& console) {
                                   {"error", outcome.error}}
                        .dump());
   }
-  return st.ok() && outcome.status == "SUCCEEDED" ? 0 : 1;
+  if (st.ok() && outcome.status == "SUCCEEDED") return 0;
+  return Interrupted() ? kInterruptedExit : 1;
 }
 
 }  // namespace slipway::cli

@@ -2,8 +2,11 @@
 // credentials file; loading a project's settings; printing builder log lines.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "base/status.h"
@@ -24,6 +27,12 @@ Result<ProjectSettings> LoadProjectSettings(const std::filesystem::path& dir,
 // One line of a builder's log, without its line ending and with `indent` before it; blank
 // lines are dropped.
 void PrintLogLine(Console& console, std::string_view text, std::string_view indent);
+
+// Waits `interval` between two polls. On a terminal the status line is redrawn from
+// `status_line` every quarter second meanwhile, so elapsed times tick even with slow polls.
+// Canceled when the user interrupts (interrupt.h).
+Status WaitForNextPoll(Console& console, std::chrono::milliseconds interval,
+                       const std::function<std::string()>& status_line);
 
 // How long a poll loop keeps going while the control plane does not answer.
 inline constexpr std::chrono::seconds kControlPlanePatience{60};

@@ -2,8 +2,9 @@
 // list`. Each takes its parsed options and a Console, talks to ctrl only through its Connect
 // API, and returns the process exit code: 0 when the command did what was asked (the build
 // succeeded, the deployment is READY, the status was shown), 1 otherwise, after an error a
-// person can act on. With --json exactly one JSON object goes to stdout, also on failure
-// (status "ERROR" when the command failed before a build or deployment existed).
+// person can act on; 130 when the user interrupted (Ctrl-C) a build or deploy, after saying
+// that it goes on in the control plane. With --json exactly one JSON object goes to stdout, also on
+// failure (status "ERROR" when the command failed before a build or deployment existed).
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,8 @@
 #include "cli/project_config.h"
 
 namespace slipway::cli {
+
+inline constexpr int kInterruptedExit = 130;
 
 struct CommonOptions {
   ConnectionFlags connection;

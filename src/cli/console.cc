@@ -2,14 +2,19 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 namespace slipway::cli {
 
-Console::Console(std::FILE* human, std::FILE* result, bool tty)
-    : human_(human), result_(result), tty_(tty) {}
+Console::Console(std::FILE* human, std::FILE* result, bool tty, std::FILE* errors)
+    : human_(human), result_(result), errors_(errors), tty_(tty) {}
 
 Console Console::ForProcess(bool json) {
   std::FILE* human = json ? stderr : stdout;
-  return Console(human, stdout, isatty(fileno(human)) == 1);
+  // A terminal that cannot move the cursor (TERM=dumb: editors' shells) gets plain lines.
+  const char* term = std::getenv("TERM");
+  bool dumb = term != nullptr && std::string_view(term) == "dumb";
+  return Console(human, stdout, isatty(fileno(human)) == 1 && !dumb);
 }
 
 void Console::Line(std::string_view text) {
@@ -21,8 +26,8 @@ void Console::Line(std::string_view text) {
 
 void Console::Error(std::string_view text) {
   ClearStatusLine();
-  std::fprintf(stderr, "error: %.*s\n", static_cast<int>(text.size()), text.data());
-  std::fflush(stderr);
+  std::fprintf(errors_, "error: %.*s\n", static_cast<int>(text.size()), text.data());
+  std::fflush(errors_);
 }
 
 void Console::StatusLine(std::string_view text) {

@@ -14,14 +14,14 @@ namespace slipway::cli {
 class Console {
  public:
   // human: where human output goes; result: where Result() writes; tty: whether `human` is a
-  // terminal (status lines are drawn only there).
-  Console(std::FILE* human, std::FILE* result, bool tty);
+  // terminal (status lines are drawn only there); errors: where Error() writes.
+  Console(std::FILE* human, std::FILE* result, bool tty, std::FILE* errors = stderr);
   // stdout/stderr as the process has them; human output to stderr when json is set.
   static Console ForProcess(bool json);
 
   // One line of human output (a trailing newline is added).
   void Line(std::string_view text);
-  // An error for a person: "error: <text>" on stderr, always.
+  // An error for a person: "error: <text>" on the error stream (stderr), also with --json.
   void Error(std::string_view text);
   // Replaces the status line (terminals only; ignored otherwise).
   void StatusLine(std::string_view text);
@@ -35,6 +35,7 @@ class Console {
  private:
   std::FILE* human_;
   std::FILE* result_;
+  std::FILE* errors_;
   bool tty_;
   bool status_shown_ = false;
 };

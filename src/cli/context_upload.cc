@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/context_archive.h"
+#include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "net/http_client.h"
 #include "slipway/ctrl/v1/build.pb.h"
@@ -64,6 +65,7 @@ Result<net::ClientResponse> PutOnce(net::HttpClient& http, const std::string& ur
   req.url = url;
   req.body_size = size;
   req.body_source = [&](char* buf, size_t n) -> Result<size_t> {
+    if (Interrupted()) return Status::Canceled("interrupted");
     size_t got = std::fread(buf, 1, n, in);
     if (got == 0 && std::ferror(in)) {
       return Status::Internal(fmt::format("reading {} failed", file.string()));
@@ -108,9 +110,13 @@ Status PutToPresignedUrl(const std::string& url, const fs::path& file, uint64_t 
           .WithContext("the object store refused the upload");
     }
     last = resp.status();
+    if (Interrupted()) {
+      console.ClearStatusLine();
+      return Status::Canceled("interrupted");
+    }
     if (last.code() != Code::kUnavailable && last.code() != Code::kDeadlineExceeded) break;
     if (attempt < kAttempts) {
-      console.Line(fmt::format("Upload interrupted ({}); retrying", last.message()));
+      console.Line(fmt::format("Upload failed ({}); retrying from the start", last.message()));
       std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
       progress.Restart(std::chrono::steady_clock::now());
     }
@@ -137,9 +143,9 @@ Result<UploadedContext> UploadContext(const ProjectSettings& s, const CtrlApi& c
     return packaged.status().WithContext(
         fmt::format("packaging the build context {}", s.context_dir.string()));
   }
-  console.Line(fmt::format("Packaged {} ({} entries, {}), sha256 {}", s.context_dir.string(),
-                           packaged->entries, FormatBytes(packaged->size),
-                           packaged->sha256.substr(0, 12)));
+  console.Line(fmt::format("Packaged {} ({} {}, {}), sha256 {}", s.context_dir.string(),
+                           packaged->entries, packaged->entries == 1 ? "entry" : "entries",
+                           FormatBytes(packaged->size), packaged->sha256.substr(0, 12)));
 
   pb::GenerateUploadURLRequest req;
   req.set_project(s.project);

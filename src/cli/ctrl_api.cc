@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include "cli/interrupt.h"
+
 namespace slipway::cli {
 
 CtrlApi::CtrlApi(Connection connection, std::chrono::milliseconds timeout)
@@ -39,7 +41,10 @@ Status CtrlApi::CallPatiently(std::string_view service, std::string_view method,
       return st;
     }
     if (on_retry) on_retry(st);
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (int i = 0; i < 20; ++i) {
+      if (Interrupted()) return Status::Canceled("interrupted");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
 }
 

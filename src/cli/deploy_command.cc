@@ -12,6 +12,7 @@
 #include "cli/context_upload.h"
 #include "cli/deployment_view.h"
 #include "cli/git_info.h"
+#include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "slipway/ctrl/v1/deployment.pb.h"
 
@@ -20,9 +21,13 @@ namespace {
 
 namespace pb = slipway::ctrl::v1;
 
+bool IsFinal(int status) {
+  return status == pb::DEPLOYMENT_STATUS_READY || status == pb::DEPLOYMENT_STATUS_FAILED;
+}
+
 // Prints what changed between two polls of a deployment: a step that started, one that
-// finished (with its time and error), new build log lines; on a terminal, the running step
-// with its elapsed time as the status line.
+// finished (with its time and error), new build log lines; and, for the terminal's status
+// line, the running step with its elapsed time.
 class DeploymentWatcher {
  public:
   explicit DeploymentWatcher(Console& console) : console_(console) {}
@@ -40,7 +45,7 @@ class DeploymentWatcher {
         log_after_ = line.seq();
       }
     };
-    const pb::DeploymentStep* running = nullptr;
+    running_.reset();
     for (const auto& step : d.steps()) {
       int& seen = seen_[step.name()];
       bool started =
@@ -56,16 +61,21 @@ class DeploymentWatcher {
         console_.Line(FormatStep(step, now));
         seen = step.status();
       }
-      if (step.status() == pb::STEP_STATUS_RUNNING) running = &step;
+      if (step.status() == pb::STEP_STATUS_RUNNING) running_ = step;
     }
     print_logs();
-    if (running != nullptr) {
-      console_.StatusLine(
-          fmt::format("  {:<10} running   {}", running->name(),
-                      FormatElapsed(std::chrono::milliseconds(StepElapsedMs(*running, now)))));
-    } else {
-      console_.StatusLine(fmt::format("  {}", DeploymentStatusName(d.status())));
-    }
+    final_ = IsFinal(d.status());
+    status_ = DeploymentStatusName(d.status());
+    if (final_) console_.ClearStatusLine();
+  }
+
+  // The terminal's status line: the running step and how long it has run; empty once the
+  // deployment is over.
+  std::string StatusLine() const {
+    if (final_) return "";
+    if (!running_) return fmt::format("  {}", status_);
+    return fmt::format("  {:<10} running   {}", running_->name(),
+                       FormatElapsed(std::chrono::milliseconds(StepElapsedMs(*running_, NowMs()))));
   }
 
   int64_t log_after() const { return log_after_; }
@@ -73,12 +83,11 @@ class DeploymentWatcher {
  private:
   Console& console_;
   std::map<std::string, int> seen_;  // step name -> last status printed
+  std::optional<pb::DeploymentStep> running_;
+  std::string status_;
+  bool final_ = false;
   int64_t log_after_ = 0;
 };
-
-bool IsFinal(int status) {
-  return status == pb::DEPLOYMENT_STATUS_READY || status == pb::DEPLOYMENT_STATUS_FAILED;
-}
 
 struct DeployOutcome {
   std::string deployment_id;
@@ -101,7 +110,8 @@ Status FollowDeployment(const CtrlApi& ctrl, const CommonOptions& common, Consol
       console.ClearStatusLine();
       return Status::Ok();
     }
-    std::this_thread::sleep_for(common.poll_interval);
+    SLIPWAY_RETURN_IF_ERROR(
+        WaitForNextPoll(console, common.poll_interval, [&] { return watcher.StatusLine(); }));
   }
 }
 
@@ -156,7 +166,13 @@ int RunDeployCommand(const DeployCommandOptions& o, Console& console) {
   Status st = Deploy(o, console, &outcome);
   bool ready =
       st.ok() && outcome.deployment && outcome.deployment->status() == pb::DEPLOYMENT_STATUS_READY;
-  if (!st.ok()) {
+  if (!st.ok() && st.code() == Code::kCanceled && Interrupted()) {
+    console.Line(outcome.deployment_id.empty()
+                     ? std::string("Interrupted")
+                     : fmt::format("Interrupted: deployment {} goes on in the control plane; "
+                                   "follow it with `slipway status {}`",
+                                   outcome.deployment_id, outcome.deployment_id));
+  } else if (!st.ok()) {
     console.Error(st.message());
     if (!outcome.deployment_id.empty()) {
       console.Line(
@@ -186,7 +202,8 @@ int RunDeployCommand(const DeployCommandOptions& o, Console& console) {
     }
     console.Result(result.dump());
   }
-  return ready ? 0 : 1;
+  if (ready) return 0;
+  return Interrupted() ? kInterruptedExit : 1;
 }
 
 }  // namespace slipway::cli

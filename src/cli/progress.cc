@@ -9,6 +9,7 @@ namespace slipway::cli {
 namespace {
 constexpr auto kTerminalRedraw = std::chrono::milliseconds(100);
 constexpr auto kPlainLineEvery = std::chrono::seconds(5);
+constexpr auto kPlainQuiet = std::chrono::seconds(1);
 }  // namespace
 
 std::string FormatBytes(uint64_t bytes) {
@@ -62,6 +63,8 @@ void UploadProgress::Update(uint64_t sent, TimePoint now) {
     console_.StatusLine(FormatUploadProgress(sent, total_, elapsed));
     return;
   }
+  // An upload over within a second gets only its summary line: progress lines would be noise.
+  if (now - start_ < kPlainQuiet) return;
   int quarters = total_ == 0 ? 4 : static_cast<int>(std::min<uint64_t>(sent, total_) * 4 / total_);
   bool new_quarter = quarters > quarters_reported_ && quarters < 4;  // Done() reports the end
   if (new_quarter || (now - last_drawn_ >= kPlainLineEvery && sent < total_)) {

@@ -1,7 +1,8 @@
 // Upload progress as a person watches it: on a terminal one status line rewritten in place
 // ("Uploading 12.3 MiB / 50.0 MiB  24%  8.1 MiB/s"), at most ten times a second; in a log (CI,
-// a pipe) plain lines at every quarter and at least every 5 seconds, so the log stays short and
-// still shows a stalled upload. The formatting functions are pure, for tests.
+// a pipe) plain lines at every quarter and at least every 5 seconds, none in the first second
+// (a quick upload shows only its summary), so the log stays short and still shows a stalled
+// upload. The formatting functions are pure, for tests.
 #pragma once
 
 #include <chrono>

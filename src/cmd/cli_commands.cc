@@ -7,6 +7,7 @@
 
 #include "base/duration.h"
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "cmd/commands.h"
 
 namespace slipway::cmd {
@@ -19,6 +20,7 @@ void AddOptionalFlag(CLI::App& cmd, const std::string& name, std::optional<T>& t
       name, [&target](const T& v) { target = v; }, description);
 }
 
+// The poll interval's default must be set in `o` before this is called (it shows in --help).
 void AddCommonFlags(CLI::App& cmd, cli::CommonOptions& o, bool polls) {
   // No CLI11 envname here: credentials.h resolves flag > environment > dev file itself, and
   // names where each setting came from in its errors.
@@ -37,7 +39,8 @@ void AddCommonFlags(CLI::App& cmd, cli::CommonOptions& o, bool polls) {
         if (d->count() <= 0) throw CLI::ValidationError("--poll-interval", "must be positive");
         o.poll_interval = *d;
       },
-      "how often progress is asked for (2s; 250ms, 1s, ...)");
+      "how often progress is asked for (like 500ms or 2s; default " +
+          FormatDuration(o.poll_interval) + ")");
 }
 
 void AddBuildFlags(CLI::App& cmd, std::filesystem::path& dir, cli::ProjectFlags& p) {
@@ -47,7 +50,9 @@ void AddBuildFlags(CLI::App& cmd, std::filesystem::path& dir, cli::ProjectFlags&
   AddOptionalFlag(cmd, "--context", p.context, "build context, relative to DIR (default \".\")");
   AddOptionalFlag(cmd, "--dockerfile", p.dockerfile,
                   "Dockerfile, relative to the context (default \"Dockerfile\")");
-  cmd.add_option("--build-arg", p.build_args, "KEY=VALUE build argument (repeatable)");
+  // One value per occurrence, so `--build-arg A=1 DIR` leaves DIR to the positional.
+  cmd.add_option("--build-arg", p.build_args, "KEY=VALUE build argument (repeatable)")
+      ->allow_extra_args(false);
 }
 
 }  // namespace
@@ -61,6 +66,7 @@ void RegisterCliCommands(CLI::App& app) {
     AddBuildFlags(*cmd, o->dir, o->project);
     AddCommonFlags(*cmd, o->common, true);
     cmd->callback([o] {
+      cli::CatchInterrupts();
       cli::Console console = cli::Console::ForProcess(o->common.json);
       if (int code = cli::RunBuildCommand(*o, console); code != 0) throw CLI::RuntimeError(code);
     });
@@ -79,9 +85,11 @@ void RegisterCliCommands(CLI::App& app) {
     AddOptionalFlag(*cmd, "--port", p.port, "port the app listens on (it gets PORT)");
     AddOptionalFlag(*cmd, "--health-check-path", p.health_check_path,
                     "HTTP path whose 2xx/3xx marks an instance ready (default: TCP connect)");
-    cmd->add_option("--env", p.env, "KEY=VALUE environment variable of the app (repeatable)");
+    cmd->add_option("--env", p.env, "KEY=VALUE environment variable of the app (repeatable)")
+        ->allow_extra_args(false);
     AddCommonFlags(*cmd, o->common, true);
     cmd->callback([o] {
+      cli::CatchInterrupts();
       cli::Console console = cli::Console::ForProcess(o->common.json);
       if (int code = cli::RunDeployCommand(*o, console); code != 0) throw CLI::RuntimeError(code);
     });

@@ -72,16 +72,23 @@ TEST(UploadProgressTest, PlainLinesAtQuartersAndEveryFewSeconds) {
   CapturedConsole out(false);
   auto t0 = std::chrono::steady_clock::time_point{};
   UploadProgress progress(out.console(), 1000, t0);
-  // 100 updates of 10 bytes within one second: only the 25/50/75% lines.
-  for (int i = 1; i <= 100; ++i) progress.Update(i * 10, t0 + milliseconds(i * 10));
-  progress.Done(t0 + seconds(1));
+  // 100 updates of 10 bytes over four seconds: only the 25/50/75% lines and the summary.
+  for (int i = 1; i <= 100; ++i) progress.Update(i * 10, t0 + milliseconds(i * 40));
+  progress.Done(t0 + seconds(4));
   std::string text = out.text();
   EXPECT_EQ(Count(text, "\n"), 4u) << text;
-  EXPECT_NE(text.find("Uploading 250 B / 1000 B  25%"), std::string::npos) << text;
+  EXPECT_NE(text.find("Uploading 250 B / 1000 B  25%  250 B/s\n"), std::string::npos) << text;
   EXPECT_NE(text.find("50%"), std::string::npos);
   EXPECT_NE(text.find("75%"), std::string::npos);
-  EXPECT_NE(text.find("Uploaded 1000 B in 1.0s"), std::string::npos);
+  EXPECT_NE(text.find("Uploaded 1000 B in 4.0s"), std::string::npos);
   EXPECT_EQ(text.find('\r'), std::string::npos);  // no terminal control in a log
+
+  // An upload over within the first second: the summary alone.
+  CapturedConsole quick(false);
+  UploadProgress quick_progress(quick.console(), 1000, t0);
+  for (int i = 1; i <= 100; ++i) quick_progress.Update(i * 10, t0 + milliseconds(i * 5));
+  quick_progress.Done(t0 + milliseconds(500));
+  EXPECT_EQ(quick.text(), "Uploaded 1000 B in 0.5s (2.0 KiB/s)\n");
 
   // A slow upload still shows up every 5 seconds within a quarter.
   CapturedConsole slow(false);

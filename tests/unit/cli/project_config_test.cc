@@ -96,7 +96,7 @@ TEST(ProjectConfigTest, ErrorsNameFileLineAndProblem) {
        "/src/app/slipway.toml:2:", "must be a path starting with '/'"},
       {"[deploy.env]\nLIST = [1, 2]\n",
        "/src/app/slipway.toml:2:", "deploy.env.LIST must be a string, not an array"},
-      {"[deploy]\nreplicas = 2\nreplicas = 3\n", "/src/app/slipway.toml:3:", "redefinition"},
+      {"[deploy]\nreplicas = 2\nreplicas = 3\n", "/src/app/slipway.toml:3:", "cannot redefine"},
   };
   for (const auto& bad : cases) {
     auto c = ParseProjectConfig(bad.text, "/src/app/slipway.toml");
