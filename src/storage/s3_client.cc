@@ -462,9 +462,13 @@ std::string S3Client::PresignPut(std::string_view bucket, std::string_view key,
 }
 
 std::string S3Client::PresignGet(std::string_view bucket, std::string_view key,
-                                 std::chrono::seconds expires) const {
-  return Presign("GET", options_.public_endpoint + ObjectPath(bucket, key), options_.credentials,
-                 options_.region, Now(), expires);
+                                 std::chrono::seconds expires,
+                                 std::string_view response_content_type) const {
+  std::string url = options_.public_endpoint + ObjectPath(bucket, key);
+  if (!response_content_type.empty()) {
+    url += "?response-content-type=" + net::UriEncode(response_content_type);
+  }
+  return Presign("GET", url, options_.credentials, options_.region, Now(), expires);
 }
 
 }  // namespace slipway::storage

@@ -104,8 +104,11 @@ class S3Client {
   std::string PresignPut(std::string_view bucket, std::string_view key,
                          std::chrono::seconds expires = std::chrono::minutes(15),
                          std::string_view content_type = "") const;
+  // With response_content_type set, the GET answers with that Content-Type (S3's
+  // response-content-type override, signed into the URL) whatever the object was stored with.
   std::string PresignGet(std::string_view bucket, std::string_view key,
-                         std::chrono::seconds expires = std::chrono::minutes(15)) const;
+                         std::chrono::seconds expires = std::chrono::minutes(15),
+                         std::string_view response_content_type = "") const;
 
  private:
   Result<std::string> PutMultipart(std::string_view bucket, std::string_view key,

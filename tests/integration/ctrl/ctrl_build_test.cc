@@ -188,6 +188,21 @@ TEST_P(CtrlBuildTest, UploadedContextBecomesAnImageWithAnOrderedLog) {
   EXPECT_EQ(GetBuild(json, *id, b.log(b.log_size() - 1).seq()).log_size(), 0);
 }
 
+TEST_P(CtrlBuildTest, ClassicBuilderBuildsTheUploadedContextToo) {
+  // The classic builder is pickier than BuildKit about the context URL's Content-Type.
+  auto ctrl = Ctrl({.docker_builder = "classic"});
+  const std::string project = Project("classic");
+  auto client = ctrl->Client(ctrl->token_a());
+  const std::string key = Upload(client, project, Context("classic", HelloDockerfile("old")));
+  auto id = StartBuild(client, project, key);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  pb::GetBuildResponse b = WaitForBuild(client, *id);
+  ASSERT_EQ(b.status(), pb::BUILD_STATUS_SUCCEEDED) << b.error() << "\n" << LogText(b);
+  EXPECT_TRUE(Logged(b, "Step 1/4 : FROM scratch")) << LogText(b);
+  EXPECT_TRUE(Logged(b, "old")) << LogText(b);
+  EXPECT_FALSE(LocalImageId(b.image()).empty());
+}
+
 TEST_P(CtrlBuildTest, SameContextTwiceIsAlreadyUploaded) {
   const std::string project = Project("again");
   auto client = ctrl_->Client(ctrl_->token_a());

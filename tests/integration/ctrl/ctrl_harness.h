@@ -252,6 +252,7 @@ class CtrlHarness {
     testing::TestDriver driver = testing::TestDriver::kSqlite;
     std::string registry;  // empty: images stay local
     std::string docker_host = std::string("unix://") + kDockerSocket;
+    std::string docker_builder = "auto";
     uint64_t max_context_bytes = 64ull * 1024 * 1024;
   };
 
@@ -264,6 +265,7 @@ class CtrlHarness {
     options_.max_context_bytes = settings.max_context_bytes;
     options_.build.docker_host = settings.docker_host;
     options_.build.registry = settings.registry;
+    options_.build.docker_builder = settings.docker_builder;
     options_.workers = 2;
     auto server = CtrlServer::Start(options_);
     if (!server.ok()) throw std::runtime_error("ctrl: " + server.status().ToString());
