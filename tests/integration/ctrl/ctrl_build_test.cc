@@ -188,6 +188,45 @@ TEST_P(CtrlBuildTest, UploadedContextBecomesAnImageWithAnOrderedLog) {
   EXPECT_EQ(GetBuild(json, *id, b.log(b.log_size() - 1).seq()).log_size(), 0);
 }
 
+TEST_P(CtrlBuildTest, LogLinesArriveWhileTheBuildRuns) {
+  const std::string project = Project("stream");
+  auto client = ctrl_->Client(ctrl_->token_a());
+  const std::string key =
+      Upload(client, project,
+             Context("stream",
+                     "FROM scratch\nCOPY busybox /bin/busybox\n"
+                     // The markers are put together by the shell, so the RUN line that
+                     // BuildKit logs first does not already hold them.
+                     "RUN [\"/bin/busybox\", \"sh\", \"-c\", \"E=ear L=la; echo ${E}ly-" +
+                         project + "; /bin/busybox sleep 4; echo ${L}te-" + project + "\"]\n"));
+  auto id = StartBuild(client, project, key);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  // A client following the cursor sees the first line while the RUN step still sleeps.
+  bool early_while_running = false;
+  int64_t after = 0;
+  std::string seen;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        pb::GetBuildResponse b = GetBuild(client, *id, after);
+        for (const auto& l : b.log()) {
+          EXPECT_GT(l.seq(), after) << "the cursor returned an old line";
+          after = l.seq();
+          seen += l.text() + "\n";
+        }
+        if (b.status() == pb::BUILD_STATUS_RUNNING &&
+            seen.find("early-" + project) != std::string::npos &&
+            seen.find("late-" + project) == std::string::npos) {
+          early_while_running = true;
+        }
+        return b.status() == pb::BUILD_STATUS_SUCCEEDED || b.status() == pb::BUILD_STATUS_FAILED;
+      },
+      120s));
+  EXPECT_TRUE(early_while_running) << seen;
+  pb::GetBuildResponse rest = GetBuild(client, *id, after);
+  for (const auto& l : rest.log()) seen += l.text() + "\n";
+  EXPECT_NE(seen.find("late-" + project), std::string::npos) << seen;
+}
+
 TEST_P(CtrlBuildTest, ClassicBuilderBuildsTheUploadedContextToo) {
   // The classic builder is pickier than BuildKit about the context URL's Content-Type.
   auto ctrl = Ctrl({.docker_builder = "classic"});

@@ -62,8 +62,8 @@ class DockerBuildBackendTest : public ::testing::TestWithParam<std::string> {
     build::BuildRequest req;
     req.build_id = "bld_test";
     req.project = project;
-    req.context_url = s3_.client().PresignGet(kBucket, key, std::chrono::minutes(10),
-                                              build::kContextContentType);
+    req.context_url =
+        s3_.client().PresignGet(kBucket, key, std::chrono::minutes(10), build::kContextContentType);
     req.dockerfile = dockerfile;
     req.image_name = project + ":t1";
     out.result = (*backend)->Build(req, [&](std::string_view line) { out.log.emplace_back(line); });
