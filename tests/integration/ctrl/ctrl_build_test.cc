@@ -242,6 +242,41 @@ TEST_P(CtrlBuildTest, ClassicBuilderBuildsTheUploadedContextToo) {
   EXPECT_FALSE(LocalImageId(b.image()).empty());
 }
 
+TEST_P(CtrlBuildTest, BuildArgsAndADockerfileInASubdirectoryReachTheBuilder) {
+  const std::string project = Project("args");
+  auto client = ctrl_->Client(ctrl_->token_a());
+  fs::path dir = tmp_.path() / "args";
+  WriteBusyboxContext(dir, "FROM scratch\n");  // the root Dockerfile is not the one built
+  WriteFile(dir / "api" / "Dockerfile",
+            "FROM scratch\nARG GREETING\nCOPY busybox /bin/busybox\n"
+            "RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo arg=$GREETING\"]\n");
+  PackagedContext ctx = Package(dir, tmp_.path() / "args.tar.gz", "api/Dockerfile");
+  pb::GenerateUploadURLRequest up;
+  up.set_project(project);
+  up.set_sha256(ctx.sha256);
+  up.set_size(static_cast<int64_t>(ctx.size));
+  auto url = client.Call<pb::GenerateUploadURLResponse>(kGenerateUploadUrl, up);
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  ASSERT_TRUE(PutToPresignedUrl(url->upload_url(), ctx.path).ok());
+
+  pb::CreateBuildRequest req;
+  req.set_project(project);
+  req.set_context_key(url->context_key());
+  req.set_dockerfile("api/Dockerfile");
+  (*req.mutable_build_args())["GREETING"] = "hello-" + project;
+  auto created = client.Call<pb::CreateBuildResponse>(kCreateBuild, req);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  pb::GetBuildResponse b = WaitForBuild(client, created->build_id());
+  ASSERT_EQ(b.status(), pb::BUILD_STATUS_SUCCEEDED) << b.error() << "\n" << LogText(b);
+  EXPECT_TRUE(Logged(b, "arg=hello-" + project)) << LogText(b);
+
+  // A Dockerfile path that leaves the context is refused before anything is built.
+  req.set_dockerfile("../etc/Dockerfile");
+  auto outside = client.Call<pb::CreateBuildResponse>(kCreateBuild, req);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.status().code(), Code::kInvalidArgument) << outside.status().ToString();
+}
+
 TEST_P(CtrlBuildTest, SameContextTwiceIsAlreadyUploaded) {
   const std::string project = Project("again");
   auto client = ctrl_->Client(ctrl_->token_a());
