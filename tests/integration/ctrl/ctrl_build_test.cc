@@ -239,6 +239,7 @@ TEST_P(CtrlBuildTest, ClassicBuilderBuildsTheUploadedContextToo) {
   ASSERT_EQ(b.status(), pb::BUILD_STATUS_SUCCEEDED) << b.error() << "\n" << LogText(b);
   EXPECT_TRUE(Logged(b, "Step 1/4 : FROM scratch")) << LogText(b);
   EXPECT_TRUE(Logged(b, "old")) << LogText(b);
+  EXPECT_FALSE(Logged(b, "X-Amz-Signature")) << "the presigned URL is a credential\n" << LogText(b);
   EXPECT_FALSE(LocalImageId(b.image()).empty());
 }
 
