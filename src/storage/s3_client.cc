@@ -453,10 +453,11 @@ Result<std::string> S3Client::PutMultipart(std::string_view bucket, std::string_
 }
 
 std::string S3Client::PresignPut(std::string_view bucket, std::string_view key,
-                                 std::chrono::seconds expires,
-                                 std::string_view content_type) const {
+                                 std::chrono::seconds expires, std::string_view content_type,
+                                 std::optional<uint64_t> content_length) const {
   net::Headers extra;
   if (!content_type.empty()) extra.Add("Content-Type", std::string(content_type));
+  if (content_length) extra.Add("Content-Length", std::to_string(*content_length));
   return Presign("PUT", options_.public_endpoint + ObjectPath(bucket, key), options_.credentials,
                  options_.region, Now(), expires, extra);
 }

@@ -453,6 +453,27 @@ TEST_P(CtrlBuildTest, BadUploadRequestsAreRefused) {
   EXPECT_EQ(ask("Bad_Name", sha, 10).status().code(), Code::kInvalidArgument);
 }
 
+TEST_P(CtrlBuildTest, UploadURLTakesOnlyTheSizeAskedFor) {
+  // The size limit is checked on the declared size; the URL holds the uploader to it.
+  const std::string project = Project("size");
+  auto client = ctrl_->Client(ctrl_->token_a());
+  fs::path dir = Context("size", HelloDockerfile("size"));
+  testing::WriteRandomFile(dir / "payload.bin", 1024 * 1024);
+  PackagedContext ctx = Package(dir, tmp_.path() / "size.tar.gz");
+  for (int64_t declared : {int64_t{4096}, static_cast<int64_t>(ctx.size) + 1}) {
+    pb::GenerateUploadURLRequest req;
+    req.set_project(project);
+    req.set_sha256(ctx.sha256);
+    req.set_size(declared);
+    auto url = client.Call<pb::GenerateUploadURLResponse>(kGenerateUploadUrl, req);
+    ASSERT_TRUE(url.ok()) << url.status().ToString();
+    Status put = PutToPresignedUrl(url->upload_url(), ctx.path);
+    EXPECT_FALSE(put.ok()) << ctx.size << " bytes went up on a URL for " << declared;
+    auto stored = ctrl_->s3().client().HeadObject(kBucket, url->context_key());
+    EXPECT_EQ(stored.status().code(), Code::kNotFound) << "something was stored";
+  }
+}
+
 TEST_P(CtrlBuildTest, BuildIsPushedWhenCtrlHasARegistry) {
   auto ctrl = Ctrl({.registry = kRegistry});
   const std::string project = Project("push");
