@@ -545,6 +545,20 @@ TEST_P(CtrlBuildTest, RunCtrlProcessPrintsItsTokenFirstAndBuilds) {
   EXPECT_EQ(testing::ReadFile(out), token + "\n") << "stdout holds the token and nothing else";
 }
 
+TEST(RunCtrlTest, UnknownDockerBuilderIsRefusedAtStart) {
+  testing::TempDir tmp;
+  EmbeddedS3 s3;
+  const auto o = s3.ClientOptions();
+  auto run = testing::RunCommand(
+      "'" + testing::SlipwayBinary() + "' run ctrl --listen 127.0.0.1:0 --database '" +
+      (tmp.path() / "main.db").string() + "' --s3-endpoint " + o.endpoint + " --s3-access-key " +
+      kAccessKey + " --s3-secret-key " + kSecretKey + " --docker-builder kaniko");
+  EXPECT_NE(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("DOCKER_BUILDER \"kaniko\" is not one of auto, buildkit, classic"),
+            std::string::npos)
+      << run.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(Drivers, CtrlBuildTest,
                          ::testing::Values(TestDriver::kSqlite, TestDriver::kPostgres),
                          [](const auto& info) { return testing::TestDriverName(info.param); });
