@@ -355,7 +355,15 @@ TEST_P(CtrlBuildTest, BrokenDockerfileFailsTheBuildAndTheDeploymentAtStepBuild) 
   for (int i = 1; i < dep.steps_size(); ++i) {
     EXPECT_EQ(dep.steps(i).status(), pb::STEP_STATUS_PENDING) << dep.steps(i).name();
   }
-  EXPECT_GT(last.build_log_size(), 0) << "GetDeployment carries the build log";
+  ASSERT_GT(last.build_log_size(), 0) << "GetDeployment carries the build log";
+  EXPECT_EQ(last.build_log(0).seq(), 1);
+  // Its cursor: nothing after the last line.
+  pb::GetDeploymentRequest after_last;
+  after_last.set_deployment_id(dep.id());
+  after_last.set_log_after(last.build_log(last.build_log_size() - 1).seq());
+  auto tail = client.Call<pb::GetDeploymentResponse>(kGetDeployment, after_last);
+  ASSERT_TRUE(tail.ok()) << tail.status().ToString();
+  EXPECT_EQ(tail->build_log_size(), 0);
   pb::GetBuildResponse dep_build = GetBuild(client, dep.build_id());
   EXPECT_EQ(dep_build.status(), pb::BUILD_STATUS_FAILED);
 }
