@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <set>
+#include <thread>
+
 #include "ctrl/services.h"
 #include "integration/ctrl/ctrl_harness.h"
 #include "slipway/ctrl/v1/build.pb.h"
@@ -433,6 +436,30 @@ TEST_P(CtrlBuildTest, ContextKeyOfAnotherProjectOrWorkspaceIsRefused) {
   expect_refused(ctrl_->Client(ctrl_->token_b()), other, key);
   expect_refused(a, other, "contexts/../" + key.substr(9));
   expect_refused(a, other, key.substr(0, key.size() - 7) + ".tar.zst");
+}
+
+TEST_P(CtrlBuildTest, ConcurrentFirstUploadsOfANewProjectAllSucceed) {
+  // Parallel deploys of a project nobody deployed before race to create it.
+  const std::string project = Project("race");
+  auto client = ctrl_->Client(ctrl_->token_a());
+  std::vector<std::thread> threads;
+  std::vector<Result<pb::GenerateUploadURLResponse>> answers(6, Status::Internal("not run"));
+  for (size_t i = 0; i < answers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      pb::GenerateUploadURLRequest req;
+      req.set_project(project);
+      req.set_sha256(std::string(64, "0123456789abcdef"[i]));
+      req.set_size(100);
+      answers[i] = client.Call<pb::GenerateUploadURLResponse>(kGenerateUploadUrl, req);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> project_dirs;
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    project_dirs.insert(a->context_key().substr(0, a->context_key().rfind('/')));
+  }
+  EXPECT_EQ(project_dirs.size(), 1u) << "one project, not several";
 }
 
 TEST_P(CtrlBuildTest, BadUploadRequestsAreRefused) {
