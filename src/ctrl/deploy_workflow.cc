@@ -100,7 +100,8 @@ Result<std::string> RunBuild(const WorkflowDeps& deps, const std::string& build_
   req.build_id = build_id;
   req.project = b.project_name;
   // The builder fetches the context itself; the URL outlives a slow queue ahead of it.
-  req.context_url = deps.s3->PresignGet(deps.bucket, b.context_key, std::chrono::hours(1));
+  req.context_url = deps.s3->PresignGet(deps.bucket, b.context_key, std::chrono::hours(1),
+                                        build::kContextContentType);
   req.dockerfile = b.dockerfile;
   req.build_args = b.build_args;
   req.platform = b.platform;

@@ -194,7 +194,9 @@ void RegisterCtrlServices(net::ConnectRouter& router, const ServiceDeps& deps) {
         if (!head.ok() && head.status().code() != Code::kNotFound) {
           return head.status().WithContext("the object store could not be reached");
         }
-        resp->set_upload_url(d->s3->PresignPut(d->bucket, key, d->upload_url_ttl));
+        // Content-Length is signed, so the limit checked above holds for what is stored.
+        resp->set_upload_url(d->s3->PresignPut(d->bucket, key, d->upload_url_ttl, "",
+                                               static_cast<uint64_t>(req.size())));
         resp->set_expires_at(std::chrono::duration_cast<std::chrono::seconds>(
                                  (std::chrono::system_clock::now() + d->upload_url_ttl)
                                      .time_since_epoch())

@@ -453,18 +453,23 @@ Result<std::string> S3Client::PutMultipart(std::string_view bucket, std::string_
 }
 
 std::string S3Client::PresignPut(std::string_view bucket, std::string_view key,
-                                 std::chrono::seconds expires,
-                                 std::string_view content_type) const {
+                                 std::chrono::seconds expires, std::string_view content_type,
+                                 std::optional<uint64_t> content_length) const {
   net::Headers extra;
   if (!content_type.empty()) extra.Add("Content-Type", std::string(content_type));
+  if (content_length) extra.Add("Content-Length", std::to_string(*content_length));
   return Presign("PUT", options_.public_endpoint + ObjectPath(bucket, key), options_.credentials,
                  options_.region, Now(), expires, extra);
 }
 
 std::string S3Client::PresignGet(std::string_view bucket, std::string_view key,
-                                 std::chrono::seconds expires) const {
-  return Presign("GET", options_.public_endpoint + ObjectPath(bucket, key), options_.credentials,
-                 options_.region, Now(), expires);
+                                 std::chrono::seconds expires,
+                                 std::string_view response_content_type) const {
+  std::string url = options_.public_endpoint + ObjectPath(bucket, key);
+  if (!response_content_type.empty()) {
+    url += "?response-content-type=" + net::UriEncode(response_content_type);
+  }
+  return Presign("GET", url, options_.credentials, options_.region, Now(), expires);
 }
 
 }  // namespace slipway::storage

@@ -100,12 +100,17 @@ class S3Client {
 
   // Presigned URLs on the public endpoint, valid for `expires` (at most 7 days). A PUT URL is
   // used with a plain HTTP PUT of the bytes; with content_type set, the uploader must send
-  // exactly that Content-Type (it is signed).
+  // exactly that Content-Type (it is signed); with content_length set, exactly that many bytes
+  // (Content-Length is signed: the URL cannot store a bigger object than was asked for).
   std::string PresignPut(std::string_view bucket, std::string_view key,
                          std::chrono::seconds expires = std::chrono::minutes(15),
-                         std::string_view content_type = "") const;
+                         std::string_view content_type = "",
+                         std::optional<uint64_t> content_length = std::nullopt) const;
+  // With response_content_type set, the GET answers with that Content-Type (S3's
+  // response-content-type override, signed into the URL) whatever the object was stored with.
   std::string PresignGet(std::string_view bucket, std::string_view key,
-                         std::chrono::seconds expires = std::chrono::minutes(15)) const;
+                         std::chrono::seconds expires = std::chrono::minutes(15),
+                         std::string_view response_content_type = "") const;
 
  private:
   Result<std::string> PutMultipart(std::string_view bucket, std::string_view key,

@@ -16,10 +16,16 @@
 
 namespace slipway::ctrl::build {
 
+// What a context URL must answer with. An object uploaded without a Content-Type is served as
+// S3's default "binary/octet-stream", which dockerd's classic builder refuses ("unsupported
+// Content-Type"), so the presigned GET overrides it.
+inline constexpr std::string_view kContextContentType = "application/gzip";
+
 struct BuildRequest {
   std::string build_id;
   std::string project;
-  std::string context_url;   // presigned GET of contexts/<project>/<sha256>.tar.gz
+  std::string context_url;   // presigned GET of contexts/<project>/<sha256>.tar.gz, serving
+                             // Content-Type kContextContentType
   std::string dockerfile = "Dockerfile";
   std::map<std::string, std::string> build_args;
   std::string platform;      // "linux/amd64"; empty: the backend's default

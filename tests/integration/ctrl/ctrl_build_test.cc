@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <set>
+#include <thread>
+
 #include "ctrl/services.h"
 #include "integration/ctrl/ctrl_harness.h"
 #include "slipway/ctrl/v1/build.pb.h"
@@ -188,6 +191,96 @@ TEST_P(CtrlBuildTest, UploadedContextBecomesAnImageWithAnOrderedLog) {
   EXPECT_EQ(GetBuild(json, *id, b.log(b.log_size() - 1).seq()).log_size(), 0);
 }
 
+TEST_P(CtrlBuildTest, LogLinesArriveWhileTheBuildRuns) {
+  const std::string project = Project("stream");
+  auto client = ctrl_->Client(ctrl_->token_a());
+  const std::string key =
+      Upload(client, project,
+             Context("stream",
+                     "FROM scratch\nCOPY busybox /bin/busybox\n"
+                     // The markers are put together by the shell, so the RUN line that
+                     // BuildKit logs first does not already hold them.
+                     "RUN [\"/bin/busybox\", \"sh\", \"-c\", \"E=ear L=la; echo ${E}ly-" +
+                         project + "; /bin/busybox sleep 4; echo ${L}te-" + project + "\"]\n"));
+  auto id = StartBuild(client, project, key);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  // A client following the cursor sees the first line while the RUN step still sleeps.
+  bool early_while_running = false;
+  int64_t after = 0;
+  std::string seen;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        pb::GetBuildResponse b = GetBuild(client, *id, after);
+        for (const auto& l : b.log()) {
+          EXPECT_GT(l.seq(), after) << "the cursor returned an old line";
+          after = l.seq();
+          seen += l.text() + "\n";
+        }
+        if (b.status() == pb::BUILD_STATUS_RUNNING &&
+            seen.find("early-" + project) != std::string::npos &&
+            seen.find("late-" + project) == std::string::npos) {
+          early_while_running = true;
+        }
+        return b.status() == pb::BUILD_STATUS_SUCCEEDED || b.status() == pb::BUILD_STATUS_FAILED;
+      },
+      120s));
+  EXPECT_TRUE(early_while_running) << seen;
+  pb::GetBuildResponse rest = GetBuild(client, *id, after);
+  for (const auto& l : rest.log()) seen += l.text() + "\n";
+  EXPECT_NE(seen.find("late-" + project), std::string::npos) << seen;
+}
+
+TEST_P(CtrlBuildTest, ClassicBuilderBuildsTheUploadedContextToo) {
+  // The classic builder is pickier than BuildKit about the context URL's Content-Type.
+  auto ctrl = Ctrl({.docker_builder = "classic"});
+  const std::string project = Project("classic");
+  auto client = ctrl->Client(ctrl->token_a());
+  const std::string key = Upload(client, project, Context("classic", HelloDockerfile("old")));
+  auto id = StartBuild(client, project, key);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  pb::GetBuildResponse b = WaitForBuild(client, *id);
+  ASSERT_EQ(b.status(), pb::BUILD_STATUS_SUCCEEDED) << b.error() << "\n" << LogText(b);
+  EXPECT_TRUE(Logged(b, "Step 1/4 : FROM scratch")) << LogText(b);
+  EXPECT_TRUE(Logged(b, "old")) << LogText(b);
+  EXPECT_FALSE(Logged(b, "X-Amz-Signature")) << "the presigned URL is a credential\n" << LogText(b);
+  EXPECT_FALSE(LocalImageId(b.image()).empty());
+}
+
+TEST_P(CtrlBuildTest, BuildArgsAndADockerfileInASubdirectoryReachTheBuilder) {
+  const std::string project = Project("args");
+  auto client = ctrl_->Client(ctrl_->token_a());
+  fs::path dir = tmp_.path() / "args";
+  WriteBusyboxContext(dir, "FROM scratch\n");  // the root Dockerfile is not the one built
+  WriteFile(dir / "api" / "Dockerfile",
+            "FROM scratch\nARG GREETING\nCOPY busybox /bin/busybox\n"
+            "RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo arg=$GREETING\"]\n");
+  PackagedContext ctx = Package(dir, tmp_.path() / "args.tar.gz", "api/Dockerfile");
+  pb::GenerateUploadURLRequest up;
+  up.set_project(project);
+  up.set_sha256(ctx.sha256);
+  up.set_size(static_cast<int64_t>(ctx.size));
+  auto url = client.Call<pb::GenerateUploadURLResponse>(kGenerateUploadUrl, up);
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  ASSERT_TRUE(PutToPresignedUrl(url->upload_url(), ctx.path).ok());
+
+  pb::CreateBuildRequest req;
+  req.set_project(project);
+  req.set_context_key(url->context_key());
+  req.set_dockerfile("api/Dockerfile");
+  (*req.mutable_build_args())["GREETING"] = "hello-" + project;
+  auto created = client.Call<pb::CreateBuildResponse>(kCreateBuild, req);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  pb::GetBuildResponse b = WaitForBuild(client, created->build_id());
+  ASSERT_EQ(b.status(), pb::BUILD_STATUS_SUCCEEDED) << b.error() << "\n" << LogText(b);
+  EXPECT_TRUE(Logged(b, "arg=hello-" + project)) << LogText(b);
+
+  // A Dockerfile path that leaves the context is refused before anything is built.
+  req.set_dockerfile("../etc/Dockerfile");
+  auto outside = client.Call<pb::CreateBuildResponse>(kCreateBuild, req);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.status().code(), Code::kInvalidArgument) << outside.status().ToString();
+}
+
 TEST_P(CtrlBuildTest, SameContextTwiceIsAlreadyUploaded) {
   const std::string project = Project("again");
   auto client = ctrl_->Client(ctrl_->token_a());
@@ -265,7 +358,15 @@ TEST_P(CtrlBuildTest, BrokenDockerfileFailsTheBuildAndTheDeploymentAtStepBuild) 
   for (int i = 1; i < dep.steps_size(); ++i) {
     EXPECT_EQ(dep.steps(i).status(), pb::STEP_STATUS_PENDING) << dep.steps(i).name();
   }
-  EXPECT_GT(last.build_log_size(), 0) << "GetDeployment carries the build log";
+  ASSERT_GT(last.build_log_size(), 0) << "GetDeployment carries the build log";
+  EXPECT_EQ(last.build_log(0).seq(), 1);
+  // Its cursor: nothing after the last line.
+  pb::GetDeploymentRequest after_last;
+  after_last.set_deployment_id(dep.id());
+  after_last.set_log_after(last.build_log(last.build_log_size() - 1).seq());
+  auto tail = client.Call<pb::GetDeploymentResponse>(kGetDeployment, after_last);
+  ASSERT_TRUE(tail.ok()) << tail.status().ToString();
+  EXPECT_EQ(tail->build_log_size(), 0);
   pb::GetBuildResponse dep_build = GetBuild(client, dep.build_id());
   EXPECT_EQ(dep_build.status(), pb::BUILD_STATUS_FAILED);
 }
@@ -337,6 +438,30 @@ TEST_P(CtrlBuildTest, ContextKeyOfAnotherProjectOrWorkspaceIsRefused) {
   expect_refused(a, other, key.substr(0, key.size() - 7) + ".tar.zst");
 }
 
+TEST_P(CtrlBuildTest, ConcurrentFirstUploadsOfANewProjectAllSucceed) {
+  // Parallel deploys of a project nobody deployed before race to create it.
+  const std::string project = Project("race");
+  auto client = ctrl_->Client(ctrl_->token_a());
+  std::vector<std::thread> threads;
+  std::vector<Result<pb::GenerateUploadURLResponse>> answers(6, Status::Internal("not run"));
+  for (size_t i = 0; i < answers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      pb::GenerateUploadURLRequest req;
+      req.set_project(project);
+      req.set_sha256(std::string(64, "0123456789abcdef"[i]));
+      req.set_size(100);
+      answers[i] = client.Call<pb::GenerateUploadURLResponse>(kGenerateUploadUrl, req);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> project_dirs;
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    project_dirs.insert(a->context_key().substr(0, a->context_key().rfind('/')));
+  }
+  EXPECT_EQ(project_dirs.size(), 1u) << "one project, not several";
+}
+
 TEST_P(CtrlBuildTest, BadUploadRequestsAreRefused) {
   auto client = ctrl_->Client(ctrl_->token_a());
   auto ask = [&](const std::string& project, const std::string& sha, int64_t size) {
@@ -361,6 +486,27 @@ TEST_P(CtrlBuildTest, BadUploadRequestsAreRefused) {
   EXPECT_EQ(ask(project, "ABC", 10).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(ask(project, std::string(64, 'G'), 10).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(ask("Bad_Name", sha, 10).status().code(), Code::kInvalidArgument);
+}
+
+TEST_P(CtrlBuildTest, UploadURLTakesOnlyTheSizeAskedFor) {
+  // The size limit is checked on the declared size; the URL holds the uploader to it.
+  const std::string project = Project("size");
+  auto client = ctrl_->Client(ctrl_->token_a());
+  fs::path dir = Context("size", HelloDockerfile("size"));
+  testing::WriteRandomFile(dir / "payload.bin", 1024 * 1024);
+  PackagedContext ctx = Package(dir, tmp_.path() / "size.tar.gz");
+  for (int64_t declared : {int64_t{4096}, static_cast<int64_t>(ctx.size) + 1}) {
+    pb::GenerateUploadURLRequest req;
+    req.set_project(project);
+    req.set_sha256(ctx.sha256);
+    req.set_size(declared);
+    auto url = client.Call<pb::GenerateUploadURLResponse>(kGenerateUploadUrl, req);
+    ASSERT_TRUE(url.ok()) << url.status().ToString();
+    Status put = PutToPresignedUrl(url->upload_url(), ctx.path);
+    EXPECT_FALSE(put.ok()) << ctx.size << " bytes went up on a URL for " << declared;
+    auto stored = ctrl_->s3().client().HeadObject(kBucket, url->context_key());
+    EXPECT_EQ(stored.status().code(), Code::kNotFound) << "something was stored";
+  }
 }
 
 TEST_P(CtrlBuildTest, BuildIsPushedWhenCtrlHasARegistry) {
@@ -432,6 +578,20 @@ TEST_P(CtrlBuildTest, RunCtrlProcessPrintsItsTokenFirstAndBuilds) {
   ctrl.Signal(SIGTERM);
   EXPECT_EQ(ctrl.Wait(), 0) << testing::ReadFile(tmp_.path() / "ctrl.err");
   EXPECT_EQ(testing::ReadFile(out), token + "\n") << "stdout holds the token and nothing else";
+}
+
+TEST(RunCtrlTest, UnknownDockerBuilderIsRefusedAtStart) {
+  testing::TempDir tmp;
+  EmbeddedS3 s3;
+  const auto o = s3.ClientOptions();
+  auto run = testing::RunCommand(
+      "'" + testing::SlipwayBinary() + "' run ctrl --listen 127.0.0.1:0 --database '" +
+      (tmp.path() / "main.db").string() + "' --s3-endpoint " + o.endpoint + " --s3-access-key " +
+      kAccessKey + " --s3-secret-key " + kSecretKey + " --docker-builder kaniko");
+  EXPECT_NE(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("DOCKER_BUILDER \"kaniko\" is not one of auto, buildkit, classic"),
+            std::string::npos)
+      << run.output;
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, CtrlBuildTest,

@@ -215,20 +215,13 @@ inline void DeleteFromRegistry(const std::string& repository, const std::string&
   (void)http.Do(del);
 }
 
-// PUTs a file to a presigned URL with a plain HTTP client: no credentials, no signing.
+// PUTs a file to a presigned URL with curl: a plain HTTP client with no credentials and no
+// signing of its own, as any uploader would (curl -T sends Expect: 100-continue for large files).
 inline Status PutToPresignedUrl(const std::string& url, const fs::path& file) {
-  net::HttpClient http;
-  net::ClientRequest req;
-  req.method = "PUT";
-  req.url = url;
-  req.body_file = file.string();
-  req.body_size = fs::file_size(file);
-  req.timeout = 60s;
-  auto resp = http.Do(req);
-  if (!resp.ok()) return resp.status();
-  if (resp->status != 200) {
-    return Status::Internal("PUT answered HTTP " + std::to_string(resp->status) + ": " +
-                            resp->body);
+  auto put = testing::RunCommand("curl -sS --fail-with-body -o /dev/null -w '%{http_code}' -T '" +
+                                 file.string() + "' '" + url + "'");
+  if (put.exit_code != 0 || put.output != "200") {
+    return Status::Internal("curl PUT to the presigned URL failed: " + put.output);
   }
   return Status::Ok();
 }
@@ -252,6 +245,7 @@ class CtrlHarness {
     testing::TestDriver driver = testing::TestDriver::kSqlite;
     std::string registry;  // empty: images stay local
     std::string docker_host = std::string("unix://") + kDockerSocket;
+    std::string docker_builder = "auto";
     uint64_t max_context_bytes = 64ull * 1024 * 1024;
   };
 
@@ -264,6 +258,7 @@ class CtrlHarness {
     options_.max_context_bytes = settings.max_context_bytes;
     options_.build.docker_host = settings.docker_host;
     options_.build.registry = settings.registry;
+    options_.build.docker_builder = settings.docker_builder;
     options_.workers = 2;
     auto server = CtrlServer::Start(options_);
     if (!server.ok()) throw std::runtime_error("ctrl: " + server.status().ToString());

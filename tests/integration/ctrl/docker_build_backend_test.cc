@@ -62,7 +62,8 @@ class DockerBuildBackendTest : public ::testing::TestWithParam<std::string> {
     build::BuildRequest req;
     req.build_id = "bld_test";
     req.project = project;
-    req.context_url = s3_.client().PresignGet(kBucket, key, std::chrono::minutes(10));
+    req.context_url =
+        s3_.client().PresignGet(kBucket, key, std::chrono::minutes(10), build::kContextContentType);
     req.dockerfile = dockerfile;
     req.image_name = project + ":t1";
     out.result = (*backend)->Build(req, [&](std::string_view line) { out.log.emplace_back(line); });
@@ -87,7 +88,7 @@ void ExpectBuilderDialect(const std::string& builder, const Built& b) {
     EXPECT_TRUE(b.Logged("RUN [")) << b.Joined();
     EXPECT_FALSE(b.Logged("Step 1/")) << b.Joined();
   } else {
-    EXPECT_TRUE(b.Logged("Step 1/3 : FROM scratch")) << b.Joined();
+    EXPECT_TRUE(b.Logged("Step 1/4 : FROM scratch")) << b.Joined();
     EXPECT_FALSE(b.Logged("#1 ")) << b.Joined();
   }
 }
@@ -186,9 +187,9 @@ TEST_P(DockerBuildBackendTest, PushesToTheRegistryWhenOneIsConfigured) {
 INSTANTIATE_TEST_SUITE_P(Builders, DockerBuildBackendTest, ::testing::Values("buildkit", "classic"),
                          [](const auto& info) { return info.param; });
 
-class DockerBuilderSelectionTest : public DockerBuildBackendTest {};
+class DockerdBuilderChoiceTest : public DockerBuildBackendTest {};
 
-TEST_F(DockerBuilderSelectionTest, AutoUsesBuildkitOnThisDaemon) {
+TEST_F(DockerdBuilderChoiceTest, AutoUsesBuildkitOnThisDaemon) {
   // dockerd 20.10 sends no Builder-Version header on /_ping but builds version=2 with no
   // session: "auto" must use BuildKit, not fall back to the classic builder.
   const std::string project = Project("auto");
@@ -198,7 +199,7 @@ TEST_F(DockerBuilderSelectionTest, AutoUsesBuildkitOnThisDaemon) {
   EXPECT_EQ(LocalImageId(project + ":t1"), b.result->image_id);
 }
 
-TEST_F(DockerBuilderSelectionTest, UnknownBuilderIsRefusedUpFront) {
+TEST_F(DockerdBuilderChoiceTest, UnknownBuilderIsRefusedUpFront) {
   build::BuildBackendConfig config;
   config.docker_builder = "kaniko";
   auto backend = build::MakeBuildBackend(config);
@@ -207,7 +208,7 @@ TEST_F(DockerBuilderSelectionTest, UnknownBuilderIsRefusedUpFront) {
   EXPECT_NE(backend.status().message().find("auto, buildkit, classic"), std::string::npos);
 }
 
-TEST_F(DockerBuilderSelectionTest, UnreachableDaemonIsATransientFailureThatSaysSo) {
+TEST_F(DockerdBuilderChoiceTest, UnreachableDaemonIsATransientFailureThatSaysSo) {
   build::BuildBackendConfig config;
   config.docker_host = "unix://" + (tmp_.path() / "no-dockerd.sock").string();
   auto backend = build::MakeBuildBackend(config);
