@@ -223,8 +223,11 @@ TEST_F(DeployE2ETest, SecondDeployMovesEnvironmentAndBranchHostsButKeepsTheFirst
   std::string port = std::to_string(stack_->gateway_port());
   std::string env_url = "http://greeter-production.localhost:" + port + "/";
   std::string branch_url = "http://greeter-git-feature-greeting.localhost:" + port + "/";
-  EXPECT_NE(Get(env_url).body.find("version two"), std::string::npos);
-  EXPECT_NE(Get(branch_url).body.find("version two"), std::string::npos);
+  for (const std::string& url : {env_url, branch_url}) {
+    Http h = Get(url);
+    EXPECT_NE(h.body.find("version two"), std::string::npos) << url << " answered " << h.status
+                                                             << ": " << h.body;
+  }
 
   // The first deployment's own URL (the one naming its id) still reaches the first build.
   std::string own_first;

@@ -190,14 +190,16 @@ TEST_P(WorkflowProcessTest, SurvivorFinishesEverythingWhenOneOfTwoWorkersIsKille
       "--step-ms",  "100",  "--mode",         "tx",
       "--lease-ms", "1500", "--heartbeat-ms", "200",
       "--poll-ms",  "20"};
+  // The victim starts alone so that it surely holds runs mid-way when it dies (a survivor
+  // started at the same time could otherwise take every run first on a loaded machine).
   auto victim = Worker("victim", flags);
-  auto survivor = Worker("survivor", flags);
   ASSERT_TRUE(Eventually(
       [&] {
         return Count("SELECT COUNT(*) FROM worker_step_log WHERE pid = $1", {victim->pid()}) >= 3;
       },
       30s))
       << WorkerLog("victim");
+  auto survivor = Worker("survivor", flags);
   victim->Signal(SIGKILL);
   EXPECT_EQ(victim->Wait(), 128 + SIGKILL);
   ASSERT_TRUE(Eventually([&] { return AllSucceeded(ids); }, 60s)) << WorkerLog("survivor");
