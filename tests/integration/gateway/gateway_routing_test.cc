@@ -3,6 +3,8 @@
 // on PostgreSQL.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -71,8 +73,14 @@ TEST_P(GatewayRoutingTest, RoutesEachHostToItsDeployment) {
 
 TEST_P(GatewayRoutingTest, PassesTheRequestThroughWithForwardedFieldsAndNoHopByHopFields) {
   Upstream a("app-a");
+  testing::RawUpstream hop_app(
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close, X-Upstream-Private\r\n"
+      "X-Upstream-Private: secret\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\n"
+      "X-App: kept\r\n\r\nhop");
   partition_->Route("alpha.localhost", "dep_a");
   partition_->Instance("dep_a", "i1", a.address());
+  partition_->Route("hop.localhost", "dep_hop");
+  partition_->Instance("dep_hop", "i1", hop_app.address());
   StartGateway();
 
   auto r = Fetch(port(), "Alpha.localhost:9999", "/some/path?q=1&r=%20x", "DELETE",
@@ -95,9 +103,11 @@ TEST_P(GatewayRoutingTest, PassesTheRequestThroughWithForwardedFieldsAndNoHopByH
   EXPECT_FALSE(got.headers.Has("X-Client-Private"));
   EXPECT_FALSE(got.headers.Has("Keep-Alive"));
 
-  auto hop = Fetch(port(), "alpha.localhost", "/hop");
+  auto hop = Fetch(port(), "hop.localhost", "/");
   ASSERT_EQ(hop.status, 200) << hop.error;
-  EXPECT_EQ(hop.body, "app-a");
+  EXPECT_EQ(hop.body, "hop");
+  // The upstream's "Connection: close" is about its connection, not the client's.
+  EXPECT_FALSE(hop.headers.Has("Connection"));
   EXPECT_EQ(hop.headers.GetOr("X-App", ""), "kept");
   EXPECT_FALSE(hop.headers.Has("X-Upstream-Private"));
   EXPECT_FALSE(hop.headers.Has("Keep-Alive"));
@@ -287,6 +297,9 @@ TEST_P(GatewayRoutingTest, RouteSwitchUnderLoadLosesNoRequest) {
   std::this_thread::sleep_for(500ms);
   int before = ok.load();
   EXPECT_EQ(first_b_ns.load(), 0) << "B got traffic before the switch";
+  // Measured from before the transaction starts: the switch is served within a second of
+  // being asked for, whatever the commit itself takes on a busy machine.
+  auto switching = Clock::now();
   partition_->SwitchHosts(hosts, "dep_b");
   auto committed = Clock::now();
   std::this_thread::sleep_for(1500ms);
@@ -297,7 +310,11 @@ TEST_P(GatewayRoutingTest, RouteSwitchUnderLoadLosesNoRequest) {
   EXPECT_GT(before, 20) << "the clients hardly ran before the switch";
   ASSERT_NE(first_b_ns.load(), 0) << "no request reached B after the switch";
   auto reached_b = Clock::time_point(Clock::duration(first_b_ns.load()));
-  EXPECT_LT(reached_b - committed, 1s);
+  EXPECT_LT(reached_b - switching, 1s);
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  std::cout << ok.load() << " requests, " << failed.load() << " failed; the switch took "
+            << ms(committed - switching) << " ms to commit, B answered "
+            << ms(reached_b - switching) << " ms after it started\n";
   EXPECT_GT(b1.requests() + b2.requests(), 0);
   // After the switch settles, everything goes to B.
   for (const auto& h : hosts) EXPECT_EQ(Fetch(port(), h).body, "B");
@@ -319,14 +336,18 @@ INSTANTIATE_TEST_SUITE_P(Drivers, GatewayRoutingTest,
                          });
 
 TEST(GatewayStartTest, RefusesToStartWithoutAPartitionDatabase) {
-  auto none = GatewayServer::Start({.listen = "127.0.0.1:0"});
+  GatewayOptions no_database;
+  no_database.listen = "127.0.0.1:0";
+  auto none = GatewayServer::Start(no_database);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), Code::kInvalidArgument);
   EXPECT_NE(none.status().message().find("--partition-database"), std::string::npos);
 
-  auto unreachable = GatewayServer::Start(
-      {.listen = "127.0.0.1:0",
-       .partition_database = "postgresql://nobody@127.0.0.1:" + std::to_string(FreePort()) + "/x"});
+  GatewayOptions unreachable_database;
+  unreachable_database.listen = "127.0.0.1:0";
+  unreachable_database.partition_database =
+      "postgresql://nobody@127.0.0.1:" + std::to_string(FreePort()) + "/x";
+  auto unreachable = GatewayServer::Start(unreachable_database);
   ASSERT_FALSE(unreachable.ok());
   EXPECT_NE(unreachable.status().message().find("partition database"), std::string::npos)
       << unreachable.status().message();
@@ -338,7 +359,10 @@ TEST(GatewayStartTest, UsesAnAlreadyOpenPartitionDatabase) {
   Upstream a("shared");
   partition.Route("shared.localhost", "dep");
   partition.Instance("dep", "i1", a.address());
-  auto gateway = GatewayServer::Start({.listen = "127.0.0.1:0", .partition = &partition.db()});
+  GatewayOptions options;
+  options.listen = "127.0.0.1:0";
+  options.partition = &partition.db();
+  auto gateway = GatewayServer::Start(options);
   ASSERT_TRUE(gateway.ok()) << gateway.status().ToString();
   EXPECT_EQ(Fetch((*gateway)->port(), "shared.localhost").body, "shared");
 }

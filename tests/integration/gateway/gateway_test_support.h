@@ -3,6 +3,11 @@
 // Header-only: the test globs compile *_test.cc files only.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -25,7 +30,8 @@
 
 namespace slipway::gateway::testing {
 
-// Deterministic pseudo-random bytes, produced in chunks on the fly (never all in memory).
+// Deterministic pseudo-random bytes, produced in chunks on the fly (never all in memory). The
+// stream is the same whatever the chunk sizes asked for.
 class DeterministicBytes {
  public:
   explicit DeterministicBytes(uint64_t total, uint64_t seed = 7) : left_(total), state_(seed) {}
@@ -33,13 +39,21 @@ class DeterministicBytes {
   size_t Fill(char* out, size_t n) {
     n = static_cast<size_t>(std::min<uint64_t>(n, left_));
     size_t i = 0;
+    while (i < n && spare_ > 0) {  // the rest of a word a previous call started
+      out[i++] = static_cast<char>(word_ >> (8 * (8 - spare_)));
+      --spare_;
+    }
     for (; i + 8 <= n; i += 8) {
       Step();
-      std::memcpy(out + i, &state_, 8);
+      std::memcpy(out + i, &word_, 8);
     }
     if (i < n) {
       Step();
-      std::memcpy(out + i, &state_, n - i);
+      spare_ = 8;
+      while (i < n) {
+        out[i++] = static_cast<char>(word_ >> (8 * (8 - spare_)));
+        --spare_;
+      }
     }
     left_ -= n;
     return n;
@@ -51,9 +65,12 @@ class DeterministicBytes {
     state_ ^= state_ << 13;
     state_ ^= state_ >> 7;
     state_ ^= state_ << 17;
+    word_ = state_;
   }
   uint64_t left_;
   uint64_t state_;
+  uint64_t word_ = 0;
+  int spare_ = 0;  // bytes of word_ not yet handed out
 };
 
 // The sha256 (hex) of DeterministicBytes(total, seed), computed by generating them.
@@ -78,7 +95,6 @@ struct SeenRequest {
 //   /download?bytes=N  N DeterministicBytes, streamed, with Content-Length;
 //   /chunked?bytes=N   the same without Content-Length (sent chunked);
 //   /echo              the request body back, streamed as it arrives;
-//   /hop               a response carrying hop-by-hop fields the gateway must drop;
 //   /break             half of a promised body, then a closed connection;
 //   anything else      "<name>" (200), so a test sees which instance answered.
 class Upstream {
@@ -162,14 +178,6 @@ class Upstream {
         if (!writer.Write(std::string_view(buf.data(), *n)).ok()) return;
       }
       (void)writer.Finish();
-    } else if (request.path == "/hop") {
-      (void)writer.Send(200,
-                        {{"Keep-Alive", "timeout=5"},
-                         {"Connection", "X-Upstream-Private"},
-                         {"X-Upstream-Private", "secret"},
-                         {"Upgrade", "h2c"},
-                         {"X-App", "kept"}},
-                        name_);
     } else if (request.path == "/break") {
       if (!writer.WriteHead(200, {}, 1000).ok()) return;
       (void)writer.Write(std::string(500, 'x'));
@@ -185,6 +193,50 @@ class Upstream {
   std::mutex mu_;
   std::vector<SeenRequest> seen_;
   std::unique_ptr<net::HttpServer> server_;
+};
+
+// An upstream that answers every request with the same raw bytes and closes the connection:
+// for responses HttpServer would never produce (hop-by-hop fields of our choosing).
+class RawUpstream {
+ public:
+  explicit RawUpstream(std::string response) : response_(std::move(response)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string got;
+        char buf[4096];
+        while (got.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = ::recv(c, buf, sizeof buf, 0);
+          if (n <= 0) break;
+          got.append(buf, static_cast<size_t>(n));
+        }
+        (void)::send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
+        ::close(c);
+      }
+    });
+  }
+  ~RawUpstream() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string response_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
 };
 
 // The partition database as ctrl and krane write it.
