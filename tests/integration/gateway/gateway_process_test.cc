@@ -187,6 +187,23 @@ TEST_F(GatewayProcessTest, TakesItsSettingsFromTheEnvironmentAndDrainsOnSigterm)
   EXPECT_NE(ReadFile(log_).find("shutting down"), std::string::npos) << ReadFile(log_);
 }
 
+// The curl CLI sends "Expect: 100-continue" before a large body and waits for the 100: the
+// gateway must answer it (once it has reached the instance) and pass the body on.
+TEST_F(GatewayProcessTest, UploadFromTheCurlCliWithExpectContinue) {
+  Process gateway({SlipwayBinary(), "run", "gateway", "--listen",
+                   "127.0.0.1:" + std::to_string(port_), "--partition-database", db_path_},
+                  {}, log_);
+  ASSERT_TRUE(WaitForPort(port_)) << ReadFile(log_);
+  std::string file = (dir_.path() / "upload.bin").string();
+  slipway::testing::WriteRandomFile(file, 3 << 20);
+  auto result = slipway::testing::RunCommand(
+      "curl -sS --fail -H 'Host: big.localhost' -H 'Expect: 100-continue' --expect100-timeout 30 "
+      "--data-binary @" + file + " " + url("/hash"));
+  ASSERT_EQ(result.exit_code, 0) << result.output << ReadFile(log_);
+  EXPECT_EQ(result.output,
+            slipway::testing::FileSha256(file) + " " + std::to_string(3 << 20));
+}
+
 TEST_F(GatewayProcessTest, SaysWhatIsMissingWhenItCannotStart) {
   auto no_db = slipway::testing::RunCommand(SlipwayBinary() + " run gateway --listen 127.0.0.1:0",
                                             {{"PARTITION_DATABASE_URL", ""}});

@@ -113,6 +113,13 @@ TEST_P(GatewayRoutingTest, PassesTheRequestThroughWithForwardedFieldsAndNoHopByH
   EXPECT_FALSE(hop.headers.Has("Keep-Alive"));
   EXPECT_FALSE(hop.headers.Has("Upgrade"));
 
+  // HEAD: the upstream's length, no body.
+  auto head = Fetch(port(), "alpha.localhost", "/download?bytes=1000", "HEAD");
+  ASSERT_EQ(head.status, 200) << head.error;
+  EXPECT_EQ(head.headers.GetOr("Content-Length", ""), "1000");
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(a.seen().back().method, "HEAD");
+
   // Paths are passed as they are, dot segments included.
   ASSERT_EQ(Fetch(port(), "alpha.localhost", "/a/../b").status, 200);
   EXPECT_EQ(a.seen().back().target, "/a/../b");
