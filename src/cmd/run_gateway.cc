@@ -47,6 +47,9 @@ void RegisterRunGateway(CLI::App& run) {
   AddDurationFlag(*cmd, "--upstream-idle-timeout", opts->upstream_idle_timeout,
                   "how long an instance may stay silent mid-request (60s)",
                   "GATEWAY_UPSTREAM_IDLE_TIMEOUT");
+  AddDurationFlag(*cmd, "--refused-instance-cooldown", opts->refused_instance_cooldown,
+                  "how long an instance that refused a connection is passed over (2s)",
+                  "GATEWAY_REFUSED_INSTANCE_COOLDOWN");
   cmd->add_option("--max-connections", opts->max_connections, "client connections served at once")
       ->envname("GATEWAY_MAX_CONNECTIONS")
       ->capture_default_str();

@@ -49,7 +49,8 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::Start(GatewayOptions optio
   parts->proxy = std::make_unique<Proxy>(
       [routes] { return routes->current(); },
       ProxyOptions{.upstream_connect_timeout = options.upstream_connect_timeout,
-                   .upstream_idle_timeout = options.upstream_idle_timeout});
+                   .upstream_idle_timeout = options.upstream_idle_timeout,
+                   .refused_instance_cooldown = options.refused_instance_cooldown});
 
   net::HttpServer::Options server_options;
   server_options.listen = options.listen;

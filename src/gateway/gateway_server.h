@@ -30,6 +30,8 @@ struct GatewayOptions {
   std::chrono::milliseconds upstream_connect_timeout{5'000};
   // An upstream that sends nothing for this long fails its request.
   std::chrono::milliseconds upstream_idle_timeout{60'000};
+  // How long an instance that refused a connection is passed over while others are available.
+  std::chrono::milliseconds refused_instance_cooldown{2'000};
   size_t max_connections = 1024;
 };
 

@@ -169,7 +169,7 @@ void Proxy::Serve(const net::HttpRequest& request, net::BodyReader& body,
     return;
   }
   // A refused connection is retried once, on the next instance in rotation.
-  std::vector<std::string_view> candidates = backend->NextInRotation(2);
+  std::vector<std::string_view> candidates = Candidates(*backend);
   if (candidates.empty()) {
     SendGatewayPage(request, writer, 503,
                     "deployment " + backend->deployment_id + " has no ready instance.",
@@ -184,6 +184,36 @@ void Proxy::Serve(const net::HttpRequest& request, net::BodyReader& body,
       return;
     }
   }
+}
+
+std::vector<std::string_view> Proxy::Candidates(const Backend& backend) {
+  if (cooling_count_.load(std::memory_order_relaxed) == 0) return backend.NextInRotation(2);
+  std::vector<std::string_view> rotation = backend.NextInRotation(backend.addresses.size());
+  std::vector<std::string_view> ready, cooling;
+  {
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(cooling_mu_);
+    for (std::string_view address : rotation) {
+      auto it = cooling_.find(std::string(address));
+      if (it != cooling_.end() && it->second <= now) {
+        cooling_.erase(it);
+        it = cooling_.end();
+      }
+      (it == cooling_.end() ? ready : cooling).push_back(address);
+    }
+    cooling_count_ = cooling_.size();
+  }
+  // With every instance cooling, trying one still beats refusing the request.
+  for (std::string_view address : cooling) ready.push_back(address);
+  if (ready.size() > 2) ready.resize(2);
+  return ready;
+}
+
+void Proxy::CoolDown(std::string_view address) {
+  std::lock_guard lock(cooling_mu_);
+  cooling_[std::string(address)] =
+      std::chrono::steady_clock::now() + options_.refused_instance_cooldown;
+  cooling_count_ = cooling_.size();
 }
 
 Proxy::Outcome Proxy::Forward(std::string_view address, const Backend& backend,
@@ -245,6 +275,7 @@ Proxy::Outcome Proxy::Forward(std::string_view address, const Backend& backend,
     writer.Abort();
     return Outcome::kDone;
   }
+  if (!connected) CoolDown(address);
   if (!connected && !last_try) {
     spdlog::warn("gateway: instance {} of deployment {} refused the connection; retrying on "
                  "another instance ({})",

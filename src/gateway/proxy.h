@@ -13,7 +13,8 @@
 //  503 the host's deployment has no RUNNING instance;
 //  502 the instance could not be reached or broke before its response began
 //      (a refused connection is first retried once on another instance: the upstream never saw
-//      the request, so this is safe for any method);
+//      the request, so this is safe for any method; the refusing instance is then passed over
+//      for refused_instance_cooldown while the deployment has others);
 //  504 the instance accepted the request but sent nothing for upstream_idle_timeout.
 // An upstream that breaks in the middle of its response body makes the gateway close the
 // client's connection without ending the body, so the client sees a truncated response.
@@ -21,9 +22,14 @@
 // Thread-safety: Serve is called concurrently by the HTTP server's connection threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "gateway/routing_table.h"
 #include "net/http_client.h"
@@ -35,6 +41,9 @@ struct ProxyOptions {
   std::chrono::milliseconds upstream_connect_timeout{5'000};
   // An upstream silent (no byte either way) for this long fails the request (504 or abort).
   std::chrono::milliseconds upstream_idle_timeout{60'000};
+  // How long an instance that refused a connection is passed over (until the database says it
+  // is gone, or this runs out): a dead instance costs one failed connect, not one per request.
+  std::chrono::milliseconds refused_instance_cooldown{2'000};
 };
 
 class Proxy {
@@ -52,9 +61,19 @@ class Proxy {
                   const net::HttpRequest& request, net::BodyReader& body,
                   net::ResponseWriter& writer, bool last_try);
 
+  // Up to two instances to try, in rotation order, passing over the cooling ones while others
+  // are available.
+  std::vector<std::string_view> Candidates(const Backend& backend);
+  void CoolDown(std::string_view address);
+
   RouteSource routes_;
   ProxyOptions options_;
   net::HttpClient client_;
+
+  std::mutex cooling_mu_;
+  // Instances that refused a connection -> until when they are passed over.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> cooling_;
+  std::atomic<size_t> cooling_count_{0};  // cooling_.size(), read without the lock
 };
 
 }  // namespace slipway::gateway

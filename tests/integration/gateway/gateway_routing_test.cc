@@ -34,11 +34,12 @@ class GatewayRoutingTest : public ::testing::TestWithParam<TestDriver> {
   }
 
   // Starts the gateway on its own connection to the partition database, as `run gateway` does.
-  void StartGateway() {
+  void StartGateway(std::chrono::milliseconds cooldown = 2s) {
     GatewayOptions options;
     options.listen = "127.0.0.1:0";
     options.partition_database = url_;
     options.refresh_interval = 250ms;
+    options.refused_instance_cooldown = cooldown;
     auto started = GatewayServer::Start(options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     gateway_ = std::move(started).value();
@@ -158,6 +159,37 @@ TEST_P(GatewayRoutingTest, RetriesOnAnotherInstanceWhenOneRefusesConnections) {
     EXPECT_EQ(r.body, "alive");
   }
   EXPECT_EQ(alive.requests(), 6);
+}
+
+TEST_P(GatewayRoutingTest, PassesOverAnInstanceThatRefusedUntilItsCooldownEnds) {
+  auto flaky = std::make_unique<Upstream>("flaky");
+  Upstream steady("steady");
+  std::string flaky_address = flaky->address();
+  partition_->Route("cool.localhost", "dep");
+  partition_->Instance("dep", "i1", flaky_address);
+  partition_->Instance("dep", "i2", steady.address());
+  StartGateway(/*cooldown=*/1500ms);
+  ASSERT_EQ(Fetch(port(), "cool.localhost").body, "flaky");
+
+  flaky.reset();  // the instance dies; the database still says RUNNING
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Fetch(port(), "cool.localhost").body, "steady");
+  // It comes back on the same address at once, but stays passed over until the cooldown ends.
+  auto back = Clock::now();
+  net::HttpServer::Options same_port;
+  same_port.listen = flaky_address;
+  std::atomic<int> revived_requests{0};
+  auto revived = net::HttpServer::Start(
+      same_port, [&](const net::HttpRequest&, net::BodyReader&, net::ResponseWriter& w) {
+        ++revived_requests;
+        (void)w.Send(200, {}, "revived");
+      });
+  ASSERT_TRUE(revived.ok()) << revived.status().ToString();
+  while (Clock::now() - back < 1s) {
+    EXPECT_EQ(Fetch(port(), "cool.localhost").body, "steady");
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(revived_requests.load(), 0);
+  EXPECT_TRUE(testing::EventuallyServes(port(), "cool.localhost", "revived", 2s));
 }
 
 TEST_P(GatewayRoutingTest, UnknownHostIs404AndAHostWithoutReadyInstanceIs503) {
