@@ -35,8 +35,9 @@ void RegisterRunGateway(CLI::App& run) {
   cmd->add_option("--listen", opts->listen, "address to accept traffic on")
       ->envname("GATEWAY_LISTEN")
       ->capture_default_str();
-  cmd->add_option("--partition-database", opts->partition_database,
-                  "partition database (gateway routes, instances): SQLite path or postgresql:// URL")
+  cmd->add_option(
+         "--partition-database", opts->partition_database,
+         "partition database (gateway routes, instances): SQLite path or postgresql:// URL")
       ->envname("PARTITION_DATABASE_URL");
   AddDurationFlag(*cmd, "--refresh-interval", opts->refresh_interval,
                   "how often routes are reloaded from the partition database (250ms)",

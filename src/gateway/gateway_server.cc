@@ -61,8 +61,10 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::Start(GatewayOptions optio
   server_options.write_timeout = std::chrono::seconds(60);
   Proxy* proxy = parts->proxy.get();
   auto server = net::HttpServer::Start(
-      server_options, [proxy](const net::HttpRequest& request, net::BodyReader& body,
-                              net::ResponseWriter& writer) { proxy->Serve(request, body, writer); });
+      server_options,
+      [proxy](const net::HttpRequest& request, net::BodyReader& body, net::ResponseWriter& writer) {
+        proxy->Serve(request, body, writer);
+      });
   if (!server.ok()) return server.status().WithContext("starting the gateway");
   parts->server = std::move(server).value();
   spdlog::info("gateway listening on {}, routes from {} (refreshed every {} ms)",

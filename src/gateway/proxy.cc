@@ -69,9 +69,8 @@ std::string_view ClientIp(std::string_view remote_address) {
 }
 
 net::Headers UpstreamFields(const net::HttpRequest& request) {
-  net::Headers out = EndToEndFields(request.headers, {"Content-Length", "Expect",
-                                                      "X-Forwarded-For", "X-Forwarded-Host",
-                                                      "X-Forwarded-Proto"});
+  net::Headers out = EndToEndFields(request.headers, {"Content-Length", "Expect", "X-Forwarded-For",
+                                                      "X-Forwarded-Host", "X-Forwarded-Proto"});
   // Proxies before us may have started the chain; the client's own address goes last.
   std::string chain;
   for (const auto& [name, value] : request.headers) {
@@ -106,12 +105,23 @@ std::string EscapeHtml(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -241,8 +251,8 @@ Proxy::Outcome Proxy::Forward(std::string_view address, const Backend& backend,
     upstream.body_size = request.content_length;  // unset for chunked: sent chunked
   }
   upstream.on_headers = [&](int status, const net::Headers& fields) {
-    Status sent = writer.WriteHead(status, EndToEndFields(fields, {"Content-Length"}),
-                                   ContentLength(fields));
+    Status sent =
+        writer.WriteHead(status, EndToEndFields(fields, {"Content-Length"}), ContentLength(fields));
     if (!sent.ok()) client_failure = sent;
     return sent.ok();
   };
@@ -269,25 +279,26 @@ Proxy::Outcome Proxy::Forward(std::string_view address, const Backend& backend,
   }
   std::string why = response.ok() ? "it sent no response" : response.status().message();
   if (writer.head_written()) {
-    spdlog::warn("gateway: instance {} of deployment {} broke in the middle of the response to "
-                 "{} {} for {}: {}",
-                 address, backend.deployment_id, request.method, request.target, host, why);
+    spdlog::warn(
+        "gateway: instance {} of deployment {} broke in the middle of the response to "
+        "{} {} for {}: {}",
+        address, backend.deployment_id, request.method, request.target, host, why);
     writer.Abort();
     return Outcome::kDone;
   }
   if (!connected) CoolDown(address);
   if (!connected && !last_try) {
-    spdlog::warn("gateway: instance {} of deployment {} refused the connection; retrying on "
-                 "another instance ({})",
-                 address, backend.deployment_id, why);
+    spdlog::warn(
+        "gateway: instance {} of deployment {} refused the connection; retrying on "
+        "another instance ({})",
+        address, backend.deployment_id, why);
     return Outcome::kNotConnected;
   }
   spdlog::warn("gateway: {} {} for {}: instance {} of deployment {} failed: {}", request.method,
                request.target, host, address, backend.deployment_id, why);
   bool timed_out = !response.ok() && response.status().code() == Code::kDeadlineExceeded;
   SendGatewayPage(request, writer, timed_out ? 504 : 502,
-                  "deployment " + backend.deployment_id + "'s instance at " +
-                      std::string(address) +
+                  "deployment " + backend.deployment_id + "'s instance at " + std::string(address) +
                       (timed_out ? " did not answer in time." : " could not be reached or failed."),
                   "The app may have crashed or be overloaded: look at the deployment's logs; "
                   "retrying may reach another instance.");

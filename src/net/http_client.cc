@@ -103,7 +103,7 @@ struct Attempt {
   bool to_memory = true;
   uint64_t received = 0;
   bool response_started = false;  // any response byte arrived (status line included)
-  bool headers_delivered = false; // on_headers ran for the current response
+  bool headers_delivered = false;  // on_headers ran for the current response
   Status callback_status;         // why a callback stopped the transfer
 };
 

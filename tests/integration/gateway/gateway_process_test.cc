@@ -126,8 +126,8 @@ TEST_F(GatewayProcessTest, StreamsA256MiBUploadAndDownloadWithoutHoldingThem) {
   ASSERT_EQ(chunked_upload.status, 200) << chunked_upload.error << ReadFile(log_);
   EXPECT_EQ(chunked_upload.body, want + " " + std::to_string(kSize));
 
-  auto download = Stream(url("/download?bytes=" + std::to_string(kSize)), "big.localhost", "GET",
-                         0, false, /*hash_response=*/true);
+  auto download = Stream(url("/download?bytes=" + std::to_string(kSize)), "big.localhost", "GET", 0,
+                         false, /*hash_response=*/true);
   ASSERT_EQ(download.status, 200) << download.error << ReadFile(log_);
   EXPECT_EQ(download.bytes, kSize);
   EXPECT_EQ(download.sha256, want);
@@ -198,10 +198,10 @@ TEST_F(GatewayProcessTest, UploadFromTheCurlCliWithExpectContinue) {
   slipway::testing::WriteRandomFile(file, 3 << 20);
   auto result = slipway::testing::RunCommand(
       "curl -sS --fail -H 'Host: big.localhost' -H 'Expect: 100-continue' --expect100-timeout 30 "
-      "--data-binary @" + file + " " + url("/hash"));
+      "--data-binary @" +
+      file + " " + url("/hash"));
   ASSERT_EQ(result.exit_code, 0) << result.output << ReadFile(log_);
-  EXPECT_EQ(result.output,
-            slipway::testing::FileSha256(file) + " " + std::to_string(3 << 20));
+  EXPECT_EQ(result.output, slipway::testing::FileSha256(file) + " " + std::to_string(3 << 20));
 }
 
 TEST_F(GatewayProcessTest, SaysWhatIsMissingWhenItCannotStart) {

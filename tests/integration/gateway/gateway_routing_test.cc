@@ -206,8 +206,7 @@ TEST_P(GatewayRoutingTest, UnknownHostIs404AndAHostWithoutReadyInstanceIs503) {
 
   auto starting = Fetch(port(), "starting.localhost", "/", "GET", {{"Accept", "text/html"}});
   EXPECT_EQ(starting.status, 503);
-  EXPECT_NE(starting.body.find("deployment dep_starting has no ready instance"),
-            std::string::npos)
+  EXPECT_NE(starting.body.find("deployment dep_starting has no ready instance"), std::string::npos)
       << starting.body;
   EXPECT_NE(starting.body.find("<html>"), std::string::npos) << starting.body;
   EXPECT_EQ(starting.headers.GetOr("Retry-After", ""), "1");
@@ -268,8 +267,9 @@ TEST_P(GatewayRoutingTest, RouteChangesApplyWithoutARestart) {
   ASSERT_TRUE(testing::EventuallyServes(port(), "late.localhost", "app-b", 1s));
   for (int i = 0; i < 4; ++i) EXPECT_EQ(Fetch(port(), "late.localhost").body, "app-b");
 
-  ASSERT_TRUE(partition_->db().Exec("DELETE FROM gateway_routes WHERE hostname = $1",
-                                    {"late.localhost"}).ok());
+  ASSERT_TRUE(partition_->db()
+                  .Exec("DELETE FROM gateway_routes WHERE hostname = $1", {"late.localhost"})
+                  .ok());
   auto gone = Clock::now();
   while (Fetch(port(), "late.localhost").status != 404 && Clock::now() - gone < 2s) {
     std::this_thread::sleep_for(20ms);

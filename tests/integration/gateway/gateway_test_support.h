@@ -102,10 +102,9 @@ class Upstream {
   explicit Upstream(std::string name) : name_(std::move(name)) {
     net::HttpServer::Options options;
     options.listen = "127.0.0.1:0";
-    auto server = net::HttpServer::Start(
-        options, [this](const net::HttpRequest& r, net::BodyReader& b, net::ResponseWriter& w) {
-          Handle(r, b, w);
-        });
+    auto server =
+        net::HttpServer::Start(options, [this](const net::HttpRequest& r, net::BodyReader& b,
+                                               net::ResponseWriter& w) { Handle(r, b, w); });
     EXPECT_TRUE(server.ok()) << server.status().ToString();
     if (server.ok()) server_ = std::move(server).value();
   }
@@ -134,8 +133,7 @@ class Upstream {
     return 0;
   }
 
-  void Handle(const net::HttpRequest& request, net::BodyReader& body,
-              net::ResponseWriter& writer) {
+  void Handle(const net::HttpRequest& request, net::BodyReader& body, net::ResponseWriter& writer) {
     ++requests_;
     {
       std::lock_guard lock(mu_);
@@ -169,8 +167,7 @@ class Upstream {
       }
       (void)writer.Finish();
     } else if (request.path == "/echo") {
-      if (!writer.WriteHead(200, {{"Content-Type", "application/octet-stream"}}, std::nullopt)
-               .ok())
+      if (!writer.WriteHead(200, {{"Content-Type", "application/octet-stream"}}, std::nullopt).ok())
         return;
       for (;;) {
         auto n = body.Read(buf.data(), buf.size());
