@@ -17,6 +17,21 @@ constexpr std::array<std::string_view, 8> kHopByHop = {
     "Connection", "Keep-Alive", "Proxy-Connection",    "TE",
     "Trailer",    "Upgrade",    "Proxy-Authorization", "Transfer-Encoding"};
 
+// What the gateway adds to Via (RFC 9110 7.6.3); its count in a request is the hops so far.
+constexpr std::string_view kViaToken = "slipway-gateway";
+
+int GatewayHops(const net::Headers& headers) {
+  int hops = 0;
+  for (const auto& [name, value] : headers) {
+    if (!net::EqualsIgnoreCase(name, "Via")) continue;
+    for (size_t at = value.find(kViaToken); at != std::string::npos;
+         at = value.find(kViaToken, at + kViaToken.size())) {
+      ++hops;
+    }
+  }
+  return hops;
+}
+
 // The field names a Connection header lists ("close, X-Secret" -> {"close", "X-Secret"}).
 std::vector<std::string> ConnectionTokens(const net::Headers& headers) {
   std::vector<std::string> tokens;
@@ -69,18 +84,22 @@ std::string_view ClientIp(std::string_view remote_address) {
 }
 
 net::Headers UpstreamFields(const net::HttpRequest& request) {
-  net::Headers out = EndToEndFields(request.headers, {"Content-Length", "Expect", "X-Forwarded-For",
-                                                      "X-Forwarded-Host", "X-Forwarded-Proto"});
-  // Proxies before us may have started the chain; the client's own address goes last.
-  std::string chain;
-  for (const auto& [name, value] : request.headers) {
-    if (net::EqualsIgnoreCase(name, "X-Forwarded-For") && !value.empty()) {
-      chain += (chain.empty() ? "" : ", ") + value;
+  net::Headers out =
+      EndToEndFields(request.headers, {"Content-Length", "Expect", "Via", "X-Forwarded-For",
+                                       "X-Forwarded-Host", "X-Forwarded-Proto"});
+  // Proxies before us may have started these lists; our entry goes last.
+  auto extend = [&](std::string_view field, std::string_view ours) {
+    std::string list;
+    for (const auto& [name, value] : request.headers) {
+      if (net::EqualsIgnoreCase(name, field) && !value.empty()) {
+        list += (list.empty() ? "" : ", ") + value;
+      }
     }
-  }
-  std::string_view ip = ClientIp(request.remote_address);
-  chain += (chain.empty() ? "" : ", ") + std::string(ip);
-  out.Add("X-Forwarded-For", std::move(chain));
+    list += (list.empty() ? "" : ", ") + std::string(ours);
+    out.Add(std::string(field), std::move(list));
+  };
+  extend("X-Forwarded-For", ClientIp(request.remote_address));
+  extend("Via", "1.1 " + std::string(kViaToken));
   out.Add("X-Forwarded-Host", request.headers.GetOr("Host", ""));
   out.Add("X-Forwarded-Proto", "http");
   return out;
@@ -168,6 +187,14 @@ void Proxy::Serve(const net::HttpRequest& request, net::BodyReader& body,
     SendGatewayPage(request, writer, 400,
                     "the request target \"" + request.target + "\" is not a path.",
                     "Send the path only (GET /index.html), not a full URL or '*'.");
+    return;
+  }
+  if (int hops = GatewayHops(request.headers); hops >= kMaxGatewayHops) {
+    SendGatewayPage(request, writer, 508,
+                    "the request for host " + *host + " already went through the gateway " +
+                        std::to_string(hops) + " times.",
+                    "An instance address of the deployment routed to this host points back at a "
+                    "gateway; fix the instance's address.");
     return;
   }
   std::shared_ptr<const RoutingTable> table = routes_();

@@ -15,7 +15,10 @@
 //      (a refused connection is first retried once on another instance: the upstream never saw
 //      the request, so this is safe for any method; the refusing instance is then passed over
 //      for refused_instance_cooldown while the deployment has others);
-//  504 the instance accepted the request but sent nothing for upstream_idle_timeout.
+//  504 the instance accepted the request but sent nothing for upstream_idle_timeout;
+//  508 the request already went through a slipway gateway kMaxGatewayHops times (an instance
+//      address that points back at a gateway), instead of looping until threads run out.
+// Every proxied request carries "Via: 1.1 slipway-gateway", which is how loops are seen.
 // An upstream that breaks in the middle of its response body makes the gateway close the
 // client's connection without ending the body, so the client sees a truncated response.
 //
@@ -36,6 +39,8 @@
 #include "net/http_server.h"
 
 namespace slipway::gateway {
+
+inline constexpr int kMaxGatewayHops = 5;
 
 struct ProxyOptions {
   std::chrono::milliseconds upstream_connect_timeout{5'000};

@@ -22,6 +22,7 @@ using slipway::testing::FreePort;
 using slipway::testing::TempDir;
 using slipway::testing::TestDriver;
 using testing::Fetch;
+using testing::GatewayResponse;
 using testing::Partition;
 using testing::Upstream;
 using Clock = std::chrono::steady_clock;
@@ -103,6 +104,7 @@ TEST_P(GatewayRoutingTest, PassesTheRequestThroughWithForwardedFieldsAndNoHopByH
   EXPECT_EQ(got.headers.GetOr("X-Forwarded-Proto", ""), "http");
   EXPECT_FALSE(got.headers.Has("X-Client-Private"));
   EXPECT_FALSE(got.headers.Has("Keep-Alive"));
+  EXPECT_EQ(got.headers.GetOr("Via", ""), "1.1 slipway-gateway");
 
   auto hop = Fetch(port(), "hop.localhost", "/");
   ASSERT_EQ(hop.status, 200) << hop.error;
@@ -236,6 +238,19 @@ TEST_P(GatewayRoutingTest, UnreachableOrBrokenInstanceIs502) {
   EXPECT_FALSE(broken.error.empty());
   // And the gateway is still fine afterwards.
   EXPECT_EQ(Fetch(port(), "breaks.localhost").body, "breaks");
+}
+
+TEST_P(GatewayRoutingTest, AnInstanceAddressPointingBackAtTheGatewayIs508NotALoop) {
+  StartGateway();
+  partition_->Route("loop.localhost", "dep_loop");
+  partition_->Instance("dep_loop", "i1", "127.0.0.1:" + std::to_string(port()));
+  auto deadline = Clock::now() + 2s;
+  GatewayResponse r;
+  do {
+    r = Fetch(port(), "loop.localhost");
+  } while (r.status == 404 && Clock::now() < deadline);
+  EXPECT_EQ(r.status, 508) << r.error << r.body;
+  EXPECT_NE(r.body.find("already went through the gateway 5 times"), std::string::npos) << r.body;
 }
 
 TEST_P(GatewayRoutingTest, KeepsConnectionsToInstancesAlive) {
