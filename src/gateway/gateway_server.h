@@ -22,8 +22,8 @@ struct GatewayOptions {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
   // The partition database URL (SQLite path or postgresql://...), opened and migrated at start.
   std::string partition_database;
-  // An already open partition database to use instead (slipway dev shares its own); not owned,
-  // must outlive the gateway.
+  // An already open (and migrated: db::OpenPartition) partition database to use instead;
+  // slipway dev shares its own. Not owned; must outlive the gateway.
   db::Database* partition = nullptr;
   // How often routes are reloaded: a route change is served within about this long.
   std::chrono::milliseconds refresh_interval{250};
