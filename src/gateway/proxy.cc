@@ -230,15 +230,12 @@ std::vector<std::string_view> Proxy::Candidates(const Backend& backend) {
   {
     auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(cooling_mu_);
-    for (std::string_view address : rotation) {
-      auto it = cooling_.find(std::string(address));
-      if (it != cooling_.end() && it->second <= now) {
-        cooling_.erase(it);
-        it = cooling_.end();
-      }
-      (it == cooling_.end() ? ready : cooling).push_back(address);
-    }
+    // Expired entries go, whichever deployment they were for, so the fast path comes back.
+    std::erase_if(cooling_, [&](const auto& entry) { return entry.second <= now; });
     cooling_count_ = cooling_.size();
+    for (std::string_view address : rotation) {
+      (cooling_.contains(std::string(address)) ? cooling : ready).push_back(address);
+    }
   }
   // With every instance cooling, trying one still beats refusing the request.
   for (std::string_view address : cooling) ready.push_back(address);
