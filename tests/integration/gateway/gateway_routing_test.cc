@@ -170,7 +170,7 @@ TEST_P(GatewayRoutingTest, PassesOverAnInstanceThatRefusedUntilItsCooldownEnds) 
   partition_->Route("cool.localhost", "dep");
   partition_->Instance("dep", "i1", flaky_address);
   partition_->Instance("dep", "i2", steady.address());
-  StartGateway(/*cooldown=*/1500ms);
+  StartGateway(/*cooldown=*/3s);
   ASSERT_EQ(Fetch(port(), "cool.localhost").body, "flaky");
 
   flaky.reset();  // the instance dies; the database still says RUNNING
@@ -191,7 +191,7 @@ TEST_P(GatewayRoutingTest, PassesOverAnInstanceThatRefusedUntilItsCooldownEnds) 
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(revived_requests.load(), 0);
-  EXPECT_TRUE(testing::EventuallyServes(port(), "cool.localhost", "revived", 2s));
+  EXPECT_TRUE(testing::EventuallyServes(port(), "cool.localhost", "revived", 5s));
 }
 
 TEST_P(GatewayRoutingTest, UnknownHostIs404AndAHostWithoutReadyInstanceIs503) {
