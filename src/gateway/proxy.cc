@@ -1,5 +1,8 @@
 #include "gateway/proxy.h"
 
+#include "gateway/header_fields.h"
+#include "gateway/upgrade_tunnel.h"
+
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -9,13 +12,6 @@
 
 namespace slipway::gateway {
 namespace {
-
-// Fields that describe one connection, not the message (RFC 9110 7.6.1), and so never cross
-// the gateway. Content-Length and Expect are also the transport's: the gateway's HTTP client
-// frames the upstream request itself, and the gateway's server answers the client's Expect.
-constexpr std::array<std::string_view, 8> kHopByHop = {
-    "Connection", "Keep-Alive", "Proxy-Connection",    "TE",
-    "Trailer",    "Upgrade",    "Proxy-Authorization", "Transfer-Encoding"};
 
 // What the gateway adds to Via (RFC 9110 7.6.3); its count in a request is the hops so far.
 constexpr std::string_view kViaToken = "slipway-gateway";
@@ -30,51 +26,6 @@ int GatewayHops(const net::Headers& headers) {
     }
   }
   return hops;
-}
-
-// The field names a Connection header lists ("close, X-Secret" -> {"close", "X-Secret"}).
-std::vector<std::string> ConnectionTokens(const net::Headers& headers) {
-  std::vector<std::string> tokens;
-  for (const auto& [name, value] : headers) {
-    if (!net::EqualsIgnoreCase(name, "Connection")) continue;
-    size_t pos = 0;
-    while (pos <= value.size()) {
-      size_t comma = value.find(',', pos);
-      std::string_view token(value);
-      token = token.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
-        token.remove_prefix(1);
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
-        token.remove_suffix(1);
-      if (!token.empty()) tokens.emplace_back(token);
-      if (comma == std::string::npos) break;
-      pos = comma + 1;
-    }
-  }
-  return tokens;
-}
-
-// The end-to-end fields of a message: everything but hop-by-hop fields and the extra names.
-net::Headers EndToEndFields(const net::Headers& headers,
-                            std::initializer_list<std::string_view> also_drop) {
-  std::vector<std::string> listed = ConnectionTokens(headers);
-  auto dropped = [&](std::string_view name) {
-    for (std::string_view h : kHopByHop) {
-      if (net::EqualsIgnoreCase(name, h)) return true;
-    }
-    for (std::string_view h : also_drop) {
-      if (net::EqualsIgnoreCase(name, h)) return true;
-    }
-    for (const std::string& h : listed) {
-      if (net::EqualsIgnoreCase(name, h)) return true;
-    }
-    return false;
-  };
-  net::Headers out;
-  for (const auto& [name, value] : headers) {
-    if (!dropped(name)) out.Add(name, value);
-  }
-  return out;
 }
 
 // "127.0.0.1:53412" -> "127.0.0.1".
@@ -103,20 +54,6 @@ net::Headers UpstreamFields(const net::HttpRequest& request) {
   out.Add("X-Forwarded-Host", request.headers.GetOr("Host", ""));
   out.Add("X-Forwarded-Proto", "http");
   return out;
-}
-
-std::optional<uint64_t> ContentLength(const net::Headers& headers) {
-  if (auto te = headers.Get("Transfer-Encoding"); te && !te->empty()) return std::nullopt;
-  auto value = headers.Get("Content-Length");
-  if (!value) return std::nullopt;
-  uint64_t n = 0;
-  auto [end, err] = std::from_chars(value->data(), value->data() + value->size(), n);
-  if (err != std::errc() || end != value->data() + value->size()) return std::nullopt;
-  return n;
-}
-
-bool HasRequestBody(const net::HttpRequest& request) {
-  return request.chunked || (request.content_length && *request.content_length > 0);
 }
 
 std::string EscapeHtml(std::string_view s) {
@@ -169,6 +106,20 @@ void SendGatewayPage(const net::HttpRequest& request, net::ResponseWriter& write
   if (!sent.ok()) spdlog::debug("gateway: sending the {} page failed: {}", status, sent.message());
 }
 
+// The 502 (or 504, when it timed out) page for an instance that failed before its response.
+void SendUpstreamFailure(const net::HttpRequest& request, net::ResponseWriter& writer,
+                         const Backend& backend, std::string_view address, const std::string& host,
+                         const Status& why) {
+  spdlog::warn("gateway: {} {} for {}: instance {} of deployment {} failed: {}", request.method,
+               request.target, host, address, backend.deployment_id, why.message());
+  bool timed_out = why.code() == Code::kDeadlineExceeded;
+  SendGatewayPage(request, writer, timed_out ? 504 : 502,
+                  "deployment " + backend.deployment_id + "'s instance at " + std::string(address) +
+                      (timed_out ? " did not answer in time." : " could not be reached or failed."),
+                  "The app may have crashed or be overloaded: look at the deployment's logs; "
+                  "retrying may reach another instance.");
+}
+
 }  // namespace
 
 Proxy::Proxy(RouteSource routes, ProxyOptions options)
@@ -214,12 +165,13 @@ void Proxy::Serve(const net::HttpRequest& request, net::BodyReader& body,
                     "at the deployment's status and logs.");
     return;
   }
+  bool upgrade = IsUpgradeRequest(request);
   for (size_t i = 0; i < candidates.size(); ++i) {
     bool last_try = i + 1 == candidates.size();
-    if (Forward(candidates[i], *backend, *host, request, body, writer, last_try) !=
-        Outcome::kNotConnected) {
-      return;
-    }
+    Outcome outcome =
+        upgrade ? ForwardUpgrade(candidates[i], *backend, *host, request, writer, last_try)
+                : Forward(candidates[i], *backend, *host, request, body, writer, last_try);
+    if (outcome != Outcome::kNotConnected) return;
   }
 }
 
@@ -318,15 +270,65 @@ Proxy::Outcome Proxy::Forward(std::string_view address, const Backend& backend,
         address, backend.deployment_id, why);
     return Outcome::kNotConnected;
   }
-  spdlog::warn("gateway: {} {} for {}: instance {} of deployment {} failed: {}", request.method,
-               request.target, host, address, backend.deployment_id, why);
-  bool timed_out = !response.ok() && response.status().code() == Code::kDeadlineExceeded;
-  SendGatewayPage(request, writer, timed_out ? 504 : 502,
-                  "deployment " + backend.deployment_id + "'s instance at " + std::string(address) +
-                      (timed_out ? " did not answer in time." : " could not be reached or failed."),
-                  "The app may have crashed or be overloaded: look at the deployment's logs; "
-                  "retrying may reach another instance.");
+  SendUpstreamFailure(request, writer, backend, address, host,
+                      response.ok() ? Status::Unavailable(why) : response.status());
   return Outcome::kFailed;
+}
+
+Proxy::Outcome Proxy::ForwardUpgrade(std::string_view address, const Backend& backend,
+                                     const std::string& host, const net::HttpRequest& request,
+                                     net::ResponseWriter& writer, bool last_try) {
+  auto socket = UpstreamSocket::Connect(address, options_.upstream_connect_timeout);
+  if (!socket.ok()) {
+    CoolDown(address);
+    if (!last_try) {
+      spdlog::warn(
+          "gateway: instance {} of deployment {} refused the connection; retrying on "
+          "another instance ({})",
+          address, backend.deployment_id, socket.status().message());
+      return Outcome::kNotConnected;
+    }
+    SendUpstreamFailure(request, writer, backend, address, host, socket.status());
+    return Outcome::kFailed;
+  }
+  std::string upgrade = request.headers.GetOr("Upgrade", "");
+  std::string head = "GET " + request.target + " HTTP/1.1\r\n";
+  for (const auto& [name, value] : UpstreamFields(request)) head += name + ": " + value + "\r\n";
+  head += "Connection: Upgrade\r\nUpgrade: " + upgrade + "\r\n\r\n";
+  Status sent = socket->WriteAll(head, options_.upstream_idle_timeout);
+  Result<UpstreamHead> response = sent.ok()
+                                      ? ReadResponseHead(*socket, options_.upstream_idle_timeout)
+                                      : Result<UpstreamHead>(sent);
+  if (!response.ok()) {
+    SendUpstreamFailure(request, writer, backend, address, host, response.status());
+    return Outcome::kFailed;
+  }
+  if (response->status == 101) {
+    net::Headers fields = EndToEndFields(response->headers, {"Content-Length"});
+    fields.Add("Connection", "Upgrade");
+    fields.Add("Upgrade", response->headers.GetOr("Upgrade", upgrade));
+    auto client = writer.Upgrade(fields);
+    if (!client.ok()) {
+      spdlog::debug("gateway: upgrading the connection for {} failed: {}", host,
+                    client.status().message());
+      return Outcome::kDone;
+    }
+    Pump(*socket, response->after_head, **client);
+    return Outcome::kDone;
+  }
+  // The instance declined to switch: its answer is an ordinary response.
+  Status copied =
+      writer.WriteHead(response->status, EndToEndFields(response->headers, {"Content-Length"}),
+                       ContentLength(response->headers));
+  if (copied.ok()) {
+    copied = CopyResponseBody(*socket, *response, writer, options_.upstream_idle_timeout);
+  }
+  if (!copied.ok()) {
+    spdlog::debug("gateway: relaying the response to an upgrade request for {} failed: {}", host,
+                  copied.message());
+    writer.Abort();
+  }
+  return Outcome::kDone;
 }
 
 }  // namespace slipway::gateway

@@ -21,6 +21,8 @@
 // Every proxied request carries "Via: 1.1 slipway-gateway", which is how loops are seen.
 // An upstream that breaks in the middle of its response body makes the gateway close the
 // client's connection without ending the body, so the client sees a truncated response.
+// A GET that asks to switch protocols (WebSocket) is relayed over a TCP connection of its own;
+// after the instance's 101 the bytes are copied both ways until either side closes.
 //
 // Thread-safety: Serve is called concurrently by the HTTP server's connection threads.
 #pragma once
@@ -65,6 +67,10 @@ class Proxy {
   Outcome Forward(std::string_view address, const Backend& backend, const std::string& host,
                   const net::HttpRequest& request, net::BodyReader& body,
                   net::ResponseWriter& writer, bool last_try);
+  // A request that switches protocols (WebSocket), over a TCP connection of its own.
+  Outcome ForwardUpgrade(std::string_view address, const Backend& backend, const std::string& host,
+                         const net::HttpRequest& request, net::ResponseWriter& writer,
+                         bool last_try);
 
   // Up to two instances to try, in rotation order, passing over the cooling ones while others
   // are available.

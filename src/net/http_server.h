@@ -56,6 +56,21 @@ class BodyReader {
   Result<std::string> ReadAll(size_t limit);
 };
 
+// A connection handed over by ResponseWriter::Upgrade (WebSocket and other protocols that
+// start with "101 Switching Protocols"): raw bytes both ways, no HTTP framing, no read timeout.
+// One thread may Read while another Writes; Close may be called from any thread.
+class UpgradedConnection {
+ public:
+  virtual ~UpgradedConnection() = default;
+  // Bytes from the client, waiting as long as it takes; 0 once the client closed its side or
+  // the connection was closed (Close(), or the server shutting down after its grace period).
+  virtual Result<size_t> Read(char* buf, size_t n) = 0;
+  // Sends all of data (bounded by the write timeout).
+  virtual Status Write(std::string_view data) = 0;
+  // Ends the connection both ways; a Read blocked in another thread returns 0.
+  virtual void Close() = 0;
+};
+
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
@@ -72,6 +87,10 @@ class ResponseWriter {
   // connection is closed without ending the body, so the client sees a truncated response
   // instead of a complete-looking one. Before WriteHead, the client gets no response at all.
   virtual void Abort() = 0;
+  // Answers "101 Switching Protocols" with headers (Upgrade and "Connection: Upgrade" among
+  // them) and hands the connection over; the request must have no body left to read. The
+  // connection stays valid until the handler returns, and is closed then.
+  virtual Result<UpgradedConnection*> Upgrade(const Headers& headers) = 0;
 
   // WriteHead + Write + Finish for a body already in memory.
   Status Send(int status, const Headers& headers, std::string_view body);

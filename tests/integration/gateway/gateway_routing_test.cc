@@ -253,6 +253,70 @@ TEST_P(GatewayRoutingTest, AnInstanceAddressPointingBackAtTheGatewayIs508NotALoo
   EXPECT_NE(r.body.find("already went through the gateway 5 times"), std::string::npos) << r.body;
 }
 
+TEST_P(GatewayRoutingTest, RelaysWebSocketUpgradesBothWays) {
+  Upstream a("app-a");
+  partition_->Route("ws.localhost", "dep_ws");
+  partition_->Instance("dep_ws", "i1", a.address());
+  StartGateway();
+
+  testing::RawClient client(port());
+  ASSERT_TRUE(
+      client.Send("GET /ws HTTP/1.1\r\nHost: ws.localhost\r\nConnection: keep-alive, Upgrade\r\n"
+                  "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n"));
+  std::string head = client.ReadHead();
+  ASSERT_EQ(head.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Upgrade: websocket"), std::string::npos) << head;
+  EXPECT_NE(head.find("Connection: Upgrade"), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Instance: app-a"), std::string::npos) << head;
+
+  std::string got;
+  ASSERT_TRUE(client.Send("hello"));
+  ASSERT_TRUE(client.ReadExactly(5, &got));
+  EXPECT_EQ(got, "hello");
+  std::this_thread::sleep_for(300ms);  // a quiet tunnel stays open
+  std::string big(1 << 20, 'w');
+  std::thread writer([&] { EXPECT_TRUE(client.Send(big)); });
+  ASSERT_TRUE(client.ReadExactly(big.size(), &got));
+  writer.join();
+  EXPECT_EQ(got, big);
+
+  auto seen = a.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].headers.GetOr("Upgrade", ""), "websocket");
+  EXPECT_EQ(seen[0].headers.GetOr("Sec-WebSocket-Key", ""), "dGhlIHNhbXBsZSBub25jZQ==");
+  EXPECT_EQ(seen[0].headers.GetOr("X-Forwarded-For", ""), "127.0.0.1");
+  EXPECT_NE(net::ToLower(seen[0].headers.GetOr("Connection", "")).find("upgrade"),
+            std::string::npos);
+
+  // An instance that declines answers normally, with a length or chunked.
+  net::Headers upgrade = {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}};
+  auto refused = Fetch(port(), "ws.localhost", "/ws-refuse", "GET", upgrade);
+  EXPECT_EQ(refused.status, 426) << refused.error;
+  EXPECT_EQ(refused.body, "upgrade refused by app-a");
+  auto chunked = Fetch(port(), "ws.localhost", "/ws-refuse-chunked", "GET", upgrade);
+  EXPECT_EQ(chunked.status, 426) << chunked.error;
+  EXPECT_EQ(chunked.body, "refused in chunks");
+}
+
+TEST_P(GatewayRoutingTest, ClosingEitherSideOfAWebSocketClosesTheOther) {
+  Upstream a("app-a");
+  partition_->Route("ws.localhost", "dep_ws");
+  partition_->Instance("dep_ws", "i1", a.address());
+  StartGateway();
+  {
+    testing::RawClient client(port());
+    ASSERT_TRUE(
+        client.Send("GET /ws HTTP/1.1\r\nHost: ws.localhost\r\nConnection: Upgrade\r\n"
+                    "Upgrade: websocket\r\n\r\n"));
+    ASSERT_EQ(client.ReadHead().rfind("HTTP/1.1 101", 0), 0u);
+  }  // the client goes away; the gateway must let go of the tunnel (Shutdown would hang)
+  std::this_thread::sleep_for(200ms);
+  auto started = Clock::now();
+  gateway_->Shutdown(std::chrono::milliseconds(5000));
+  EXPECT_LT(Clock::now() - started, 2s);
+}
+
 TEST_P(GatewayRoutingTest, KeepsConnectionsToInstancesAlive) {
   Upstream a("app-a");
   partition_->Route("ka.localhost", "dep");

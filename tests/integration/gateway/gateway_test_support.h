@@ -96,6 +96,8 @@ struct SeenRequest {
 //   /chunked?bytes=N   the same without Content-Length (sent chunked);
 //   /echo              the request body back, streamed as it arrives;
 //   /break             half of a promised body, then a closed connection;
+//   /ws                with Upgrade: 101, then echoes bytes (a WebSocket stand-in);
+//   /ws-refuse, /ws-refuse-chunked  426 with a body (with a length, or chunked);
 //   anything else      "<name>" (200), so a test sees which instance answered.
 class Upstream {
  public:
@@ -175,6 +177,23 @@ class Upstream {
         if (!writer.Write(std::string_view(buf.data(), *n)).ok()) return;
       }
       (void)writer.Finish();
+    } else if (request.path == "/ws" && request.headers.Has("Upgrade")) {
+      auto conn = writer.Upgrade({{"Upgrade", request.headers.GetOr("Upgrade", "")},
+                                  {"Connection", "Upgrade"},
+                                  {"X-Instance", name_}});
+      if (!conn.ok()) return;
+      for (;;) {  // echo
+        auto n = (*conn)->Read(buf.data(), buf.size());
+        if (!n.ok() || *n == 0) return;
+        if (!(*conn)->Write(std::string_view(buf.data(), *n)).ok()) return;
+      }
+    } else if (request.path == "/ws-refuse") {
+      (void)writer.Send(426, {{"Content-Type", "text/plain"}}, "upgrade refused by " + name_);
+    } else if (request.path == "/ws-refuse-chunked") {
+      if (!writer.WriteHead(426, {}, std::nullopt).ok()) return;
+      (void)writer.Write("refused ");
+      (void)writer.Write("in chunks");
+      (void)writer.Finish();
     } else if (request.path == "/break") {
       if (!writer.WriteHead(200, {}, 1000).ok()) return;
       (void)writer.Write(std::string(500, 'x'));
@@ -234,6 +253,68 @@ class RawUpstream {
   int fd_ = -1;
   int port_ = 0;
   std::thread thread_;
+};
+
+// A raw TCP client, to speak what HTTP clients will not (an upgraded connection).
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval tv{10, 0};  // a broken gateway fails the test instead of hanging it
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawClient() { ::close(fd_); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool Send(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // The response head up to and including the empty line; "" on EOF or timeout.
+  std::string ReadHead() {
+    size_t end;
+    while ((end = pending_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return "";
+    }
+    std::string head = pending_.substr(0, end + 4);
+    pending_.erase(0, end + 4);
+    return head;
+  }
+  bool ReadExactly(size_t n, std::string* out) {
+    while (pending_.size() < n) {
+      if (!Fill()) return false;
+    }
+    *out = pending_.substr(0, n);
+    pending_.erase(0, n);
+    return true;
+  }
+  // True when the peer closes (EOF or reset) with nothing more to read.
+  bool Closed() {
+    if (!pending_.empty()) return false;
+    char c;
+    return ::recv(fd_, &c, 1, 0) <= 0;
+  }
+
+ private:
+  bool Fill() {
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    pending_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  std::string pending_;
 };
 
 // The partition database as ctrl and krane write it.
