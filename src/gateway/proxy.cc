@@ -1,14 +1,12 @@
 #include "gateway/proxy.h"
 
-#include "gateway/header_fields.h"
-#include "gateway/upgrade_tunnel.h"
-
 #include <spdlog/spdlog.h>
 
-#include <array>
-#include <charconv>
 #include <string>
 #include <vector>
+
+#include "gateway/header_fields.h"
+#include "gateway/upgrade_tunnel.h"
 
 namespace slipway::gateway {
 namespace {

@@ -412,8 +412,8 @@ class ConnectionUpgrade final : public UpgradedConnection {
         continue;
       }
       if (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE) return size_t{0};
-      return Status::Unavailable(fmt::format("reading from the upgraded connection of {} failed: {}",
-                                             remote_, std::strerror(errno)));
+      return Status::Unavailable(fmt::format(
+          "reading from the upgraded connection of {} failed: {}", remote_, std::strerror(errno)));
     }
   }
 
