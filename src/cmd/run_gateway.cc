@@ -54,6 +54,8 @@ void RegisterRunGateway(CLI::App& run) {
   cmd->add_option("--max-connections", opts->max_connections, "client connections served at once")
       ->envname("GATEWAY_MAX_CONNECTIONS")
       ->capture_default_str();
+  cmd->add_flag("--access-log", opts->access_log, "log one line per request")
+      ->envname("GATEWAY_ACCESS_LOG");
   cmd->callback([opts] {
     net::BlockTerminationSignals();
     auto server = gateway::GatewayServer::Start(*opts);

@@ -50,7 +50,8 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::Start(GatewayOptions optio
       [routes] { return routes->current(); },
       ProxyOptions{.upstream_connect_timeout = options.upstream_connect_timeout,
                    .upstream_idle_timeout = options.upstream_idle_timeout,
-                   .refused_instance_cooldown = options.refused_instance_cooldown});
+                   .refused_instance_cooldown = options.refused_instance_cooldown,
+                   .access_log = options.access_log});
 
   net::HttpServer::Options server_options;
   server_options.listen = options.listen;

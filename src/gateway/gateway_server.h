@@ -33,6 +33,8 @@ struct GatewayOptions {
   // How long an instance that refused a connection is passed over while others are available.
   std::chrono::milliseconds refused_instance_cooldown{2'000};
   size_t max_connections = 1024;
+  // One info log line per request (ProxyOptions::access_log).
+  bool access_log = false;
 };
 
 class GatewayServer {

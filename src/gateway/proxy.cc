@@ -118,6 +118,42 @@ void SendUpstreamFailure(const net::HttpRequest& request, net::ResponseWriter& w
                   "retrying may reach another instance.");
 }
 
+// Passes every call on to the server's writer and remembers what went out, for the access log.
+class RecordingWriter final : public net::ResponseWriter {
+ public:
+  explicit RecordingWriter(net::ResponseWriter& inner) : inner_(inner) {}
+
+  Status WriteHead(int status, const net::Headers& headers,
+                   std::optional<uint64_t> content_length) override {
+    status_ = status;
+    return inner_.WriteHead(status, headers, content_length);
+  }
+  Status Write(std::string_view data) override {
+    bytes_ += data.size();
+    return inner_.Write(data);
+  }
+  Status Finish() override { return inner_.Finish(); }
+  bool head_written() const override { return inner_.head_written(); }
+  void Abort() override {
+    aborted_ = true;
+    inner_.Abort();
+  }
+  Result<net::UpgradedConnection*> Upgrade(const net::Headers& headers) override {
+    status_ = 101;
+    return inner_.Upgrade(headers);
+  }
+
+  int status() const { return status_; }
+  uint64_t body_bytes() const { return bytes_; }
+  bool aborted() const { return aborted_; }
+
+ private:
+  net::ResponseWriter& inner_;
+  int status_ = 0;
+  uint64_t bytes_ = 0;
+  bool aborted_ = false;
+};
+
 }  // namespace
 
 Proxy::Proxy(RouteSource routes, ProxyOptions options)
@@ -125,7 +161,28 @@ Proxy::Proxy(RouteSource routes, ProxyOptions options)
 
 void Proxy::Serve(const net::HttpRequest& request, net::BodyReader& body,
                   net::ResponseWriter& writer) {
+  if (!options_.access_log) {
+    AccessNote note;
+    Route(request, body, writer, note);
+    return;
+  }
+  auto started = std::chrono::steady_clock::now();
+  RecordingWriter recorded(writer);
+  AccessNote note;
+  Route(request, body, recorded, note);
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info(
+      "access: {} \"{} {}\" host={} deployment={} instance={} status={} bytes={} ms={:.1f}{}",
+      request.remote_address, request.method, request.target, note.host.empty() ? "-" : note.host,
+      note.deployment.empty() ? "-" : note.deployment, note.instance.empty() ? "-" : note.instance,
+      recorded.status(), recorded.body_bytes(), ms, recorded.aborted() ? " aborted" : "");
+}
+
+void Proxy::Route(const net::HttpRequest& request, net::BodyReader& body,
+                  net::ResponseWriter& writer, AccessNote& note) {
   std::optional<std::string> host = CanonicalHost(request.headers.GetOr("Host", ""));
+  if (host) note.host = *host;
   if (!host) {
     SendGatewayPage(request, writer, 400, "the request has no usable Host header.",
                     "The gateway routes by host name: send the deployment's host, e.g. "
@@ -154,6 +211,7 @@ void Proxy::Serve(const net::HttpRequest& request, net::BodyReader& body,
                     "is ready (slipway deploy prints its URLs).");
     return;
   }
+  note.deployment = backend->deployment_id;
   // A refused connection is retried once, on the next instance in rotation.
   std::vector<std::string_view> candidates = Candidates(*backend);
   if (candidates.empty()) {
@@ -166,6 +224,7 @@ void Proxy::Serve(const net::HttpRequest& request, net::BodyReader& body,
   bool upgrade = IsUpgradeRequest(request);
   for (size_t i = 0; i < candidates.size(); ++i) {
     bool last_try = i + 1 == candidates.size();
+    note.instance = candidates[i];
     Outcome outcome =
         upgrade ? ForwardUpgrade(candidates[i], *backend, *host, request, writer, last_try)
                 : Forward(candidates[i], *backend, *host, request, body, writer, last_try);

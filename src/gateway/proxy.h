@@ -51,6 +51,9 @@ struct ProxyOptions {
   // How long an instance that refused a connection is passed over (until the database says it
   // is gone, or this runs out): a dead instance costs one failed connect, not one per request.
   std::chrono::milliseconds refused_instance_cooldown{2'000};
+  // One info line per request: client, request line, host, deployment, instance, status, body
+  // bytes sent, duration.
+  bool access_log = false;
 };
 
 class Proxy {
@@ -64,6 +67,14 @@ class Proxy {
 
  private:
   enum class Outcome { kDone, kNotConnected, kFailed };
+  // What the access log says about a request beyond its response.
+  struct AccessNote {
+    std::string host;
+    std::string deployment;
+    std::string instance;
+  };
+  void Route(const net::HttpRequest& request, net::BodyReader& body, net::ResponseWriter& writer,
+             AccessNote& note);
   Outcome Forward(std::string_view address, const Backend& backend, const std::string& host,
                   const net::HttpRequest& request, net::BodyReader& body,
                   net::ResponseWriter& writer, bool last_try);

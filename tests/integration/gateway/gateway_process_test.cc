@@ -204,6 +204,26 @@ TEST_F(GatewayProcessTest, UploadFromTheCurlCliWithExpectContinue) {
   EXPECT_EQ(result.output, slipway::testing::FileSha256(file) + " " + std::to_string(3 << 20));
 }
 
+TEST_F(GatewayProcessTest, AccessLogHasOneLinePerRequest) {
+  Process gateway({SlipwayBinary(), "run", "gateway", "--access-log", "--listen",
+                   "127.0.0.1:" + std::to_string(port_), "--partition-database", db_path_},
+                  {}, log_);
+  ASSERT_TRUE(WaitForPort(port_)) << ReadFile(log_);
+  ASSERT_EQ(testing::Fetch(port_, "big.localhost", "/download?bytes=123").status, 200);
+  ASSERT_EQ(testing::Fetch(port_, "nobody.localhost", "/x").status, 404);
+  gateway.Signal(SIGTERM);
+  ASSERT_EQ(gateway.Wait(15s), 0);
+  std::string log = ReadFile(log_);
+  EXPECT_NE(log.find("\"GET /download?bytes=123\" host=big.localhost deployment=dep_big "
+                     "instance=" +
+                     upstream_.address() + " status=200 bytes=123"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("\"GET /x\" host=nobody.localhost deployment=- instance=- status=404"),
+            std::string::npos)
+      << log;
+}
+
 TEST_F(GatewayProcessTest, SaysWhatIsMissingWhenItCannotStart) {
   auto no_db = slipway::testing::RunCommand(SlipwayBinary() + " run gateway --listen 127.0.0.1:0",
                                             {{"PARTITION_DATABASE_URL", ""}});
