@@ -327,6 +327,18 @@ TEST_P(GatewayRoutingTest, KeepsConnectionsToInstancesAlive) {
   for (int i = 0; i < 20; ++i) ASSERT_EQ(Fetch(port(), "ka.localhost").status, 200);
   EXPECT_EQ(a.requests(), 20);
   EXPECT_EQ(a.connections().size(), 1u);
+
+  // Four client connections at once, ten requests each: four more upstream connections.
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) ok += Fetch(port(), "ka.localhost").status == 200;
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(ok.load(), 40);
+  EXPECT_EQ(a.connections().size(), 5u);
 }
 
 TEST_P(GatewayRoutingTest, RouteChangesApplyWithoutARestart) {
