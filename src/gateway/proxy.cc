@@ -156,8 +156,12 @@ class RecordingWriter final : public net::ResponseWriter {
 
 }  // namespace
 
+// The server runs one thread per client connection: a shared pool lets a connection to an
+// instance outlive the client connection that opened it.
 Proxy::Proxy(RouteSource routes, ProxyOptions options)
-    : routes_(std::move(routes)), options_(options) {}
+    : routes_(std::move(routes)),
+      options_(options),
+      client_(net::HttpClient::ConnectionReuse::kShared) {}
 
 void Proxy::Serve(const net::HttpRequest& request, net::BodyReader& body,
                   net::ResponseWriter& writer) {
