@@ -75,7 +75,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 now=$(date +%s%3N)
-sqlite3 "$db" "PRAGMA busy_timeout=5000;
+sqlite3 "$db" >/dev/null "PRAGMA busy_timeout=5000;
   INSERT INTO instances (deployment_id, instance_id, address, status, reason, updated_at)
     VALUES ('dep_bench', 'i1', '127.0.0.1:$up_port', 'RUNNING', '', $now);
   INSERT INTO gateway_routes (hostname, deployment_id, updated_at) VALUES ('$HOST', 'dep_bench', $now);"

@@ -35,8 +35,9 @@ void RegisterRunGateway(CLI::App& run) {
   cmd->add_option("--listen", opts->listen, "address to accept traffic on")
       ->envname("GATEWAY_LISTEN")
       ->capture_default_str();
-  cmd->add_option("--partition-database", opts->partition_database,
-                  "partition database (gateway routes, instances): SQLite path or postgresql:// URL")
+  cmd->add_option(
+         "--partition-database", opts->partition_database,
+         "partition database (gateway routes, instances): SQLite path or postgresql:// URL")
       ->envname("PARTITION_DATABASE_URL");
   AddDurationFlag(*cmd, "--refresh-interval", opts->refresh_interval,
                   "how often routes are reloaded from the partition database (250ms)",
@@ -47,9 +48,14 @@ void RegisterRunGateway(CLI::App& run) {
   AddDurationFlag(*cmd, "--upstream-idle-timeout", opts->upstream_idle_timeout,
                   "how long an instance may stay silent mid-request (60s)",
                   "GATEWAY_UPSTREAM_IDLE_TIMEOUT");
+  AddDurationFlag(*cmd, "--refused-instance-cooldown", opts->refused_instance_cooldown,
+                  "how long an instance that refused a connection is passed over (2s)",
+                  "GATEWAY_REFUSED_INSTANCE_COOLDOWN");
   cmd->add_option("--max-connections", opts->max_connections, "client connections served at once")
       ->envname("GATEWAY_MAX_CONNECTIONS")
       ->capture_default_str();
+  cmd->add_flag("--access-log", opts->access_log, "log one line per request")
+      ->envname("GATEWAY_ACCESS_LOG");
   cmd->callback([opts] {
     net::BlockTerminationSignals();
     auto server = gateway::GatewayServer::Start(*opts);

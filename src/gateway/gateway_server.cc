@@ -49,7 +49,9 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::Start(GatewayOptions optio
   parts->proxy = std::make_unique<Proxy>(
       [routes] { return routes->current(); },
       ProxyOptions{.upstream_connect_timeout = options.upstream_connect_timeout,
-                   .upstream_idle_timeout = options.upstream_idle_timeout});
+                   .upstream_idle_timeout = options.upstream_idle_timeout,
+                   .refused_instance_cooldown = options.refused_instance_cooldown,
+                   .access_log = options.access_log});
 
   net::HttpServer::Options server_options;
   server_options.listen = options.listen;
@@ -60,8 +62,10 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::Start(GatewayOptions optio
   server_options.write_timeout = std::chrono::seconds(60);
   Proxy* proxy = parts->proxy.get();
   auto server = net::HttpServer::Start(
-      server_options, [proxy](const net::HttpRequest& request, net::BodyReader& body,
-                              net::ResponseWriter& writer) { proxy->Serve(request, body, writer); });
+      server_options,
+      [proxy](const net::HttpRequest& request, net::BodyReader& body, net::ResponseWriter& writer) {
+        proxy->Serve(request, body, writer);
+      });
   if (!server.ok()) return server.status().WithContext("starting the gateway");
   parts->server = std::move(server).value();
   spdlog::info("gateway listening on {}, routes from {} (refreshed every {} ms)",

@@ -22,15 +22,19 @@ struct GatewayOptions {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
   // The partition database URL (SQLite path or postgresql://...), opened and migrated at start.
   std::string partition_database;
-  // An already open partition database to use instead (slipway dev shares its own); not owned,
-  // must outlive the gateway.
+  // An already open (and migrated: db::OpenPartition) partition database to use instead;
+  // slipway dev shares its own. Not owned; must outlive the gateway.
   db::Database* partition = nullptr;
   // How often routes are reloaded: a route change is served within about this long.
   std::chrono::milliseconds refresh_interval{250};
   std::chrono::milliseconds upstream_connect_timeout{5'000};
   // An upstream that sends nothing for this long fails its request.
   std::chrono::milliseconds upstream_idle_timeout{60'000};
+  // How long an instance that refused a connection is passed over while others are available.
+  std::chrono::milliseconds refused_instance_cooldown{2'000};
   size_t max_connections = 1024;
+  // One info log line per request (ProxyOptions::access_log).
+  bool access_log = false;
 };
 
 class GatewayServer {

@@ -136,6 +136,8 @@ std::string_view StatusReason(int status) {
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 508:
+      return "Loop Detected";
     default: return "Unknown";
   }
 }

@@ -10,8 +10,57 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 namespace slipway::net {
+
+namespace detail {
+
+// Idle easy handles by origin. An easy handle keeps its connections alive between transfers,
+// so handing a finished handle to the next request for the same origin, whatever its thread,
+// reuses the connection. A handle is only ever used by one thread at a time (libcurl's rule).
+class CurlHandlePool {
+ public:
+  ~CurlHandlePool() {
+    for (auto& [origin, handles] : idle_) {
+      for (CURL* h : handles) curl_easy_cleanup(h);
+    }
+  }
+  // An idle handle for origin, or a new one (null when libcurl is out of memory).
+  CURL* Take(const std::string& origin) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = idle_.find(origin);
+      if (it != idle_.end() && !it->second.empty()) {
+        CURL* h = it->second.back();
+        it->second.pop_back();
+        curl_easy_reset(h);  // keeps its connections
+        return h;
+      }
+    }
+    return curl_easy_init();
+  }
+  void Give(const std::string& origin, CURL* h) {
+    {
+      std::lock_guard lock(mu_);
+      auto& handles = idle_[origin];
+      if (handles.size() < kMaxIdlePerOrigin) {
+        handles.push_back(h);
+        return;
+      }
+    }
+    curl_easy_cleanup(h);
+  }
+
+ private:
+  static constexpr size_t kMaxIdlePerOrigin = 256;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::vector<CURL*>> idle_;
+};
+
+}  // namespace detail
+
 namespace {
 
 void InitCurlOnce() {
@@ -25,7 +74,13 @@ void InitCurlOnce() {
 // handle instead of clobbering the one in use.
 class EasyHandle {
  public:
-  EasyHandle() {
+  // From pool when given (returned to it afterwards), else this thread's cached handle.
+  EasyHandle(detail::CurlHandlePool* pool, std::string origin)
+      : pool_(pool), origin_(std::move(origin)) {
+    if (pool_ != nullptr) {
+      handle_ = pool_->Take(origin_);
+      return;
+    }
     if (!cached_.in_use && cached_.handle != nullptr) {
       handle_ = cached_.handle;
       cached_.in_use = true;
@@ -42,6 +97,10 @@ class EasyHandle {
     }
   }
   ~EasyHandle() {
+    if (pool_ != nullptr) {
+      if (handle_ != nullptr) pool_->Give(origin_, handle_);
+      return;
+    }
     if (owned_) {
       curl_easy_cleanup(handle_);
     } else {
@@ -61,9 +120,22 @@ class EasyHandle {
     }
   };
   static thread_local Cache cached_;
+  detail::CurlHandlePool* pool_ = nullptr;
+  std::string origin_;
   CURL* handle_ = nullptr;
   bool owned_ = false;
 };
+
+// "http://127.0.0.1:9000/b/k?x" -> "http://127.0.0.1:9000": what a kept-alive connection is for.
+std::string OriginOf(const ClientRequest& r) {
+  std::string_view url = r.url;
+  size_t scheme = url.find("://");
+  size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  size_t end = url.find_first_of("/?#", start);
+  std::string origin(url.substr(0, end));
+  if (!r.unix_socket.empty()) origin = "unix:" + r.unix_socket + " " + origin;
+  return origin;
+}
 thread_local EasyHandle::Cache EasyHandle::cached_;
 
 struct SlistDeleter {
@@ -103,7 +175,7 @@ struct Attempt {
   bool to_memory = true;
   uint64_t received = 0;
   bool response_started = false;  // any response byte arrived (status line included)
-  bool headers_delivered = false; // on_headers ran for the current response
+  bool headers_delivered = false;  // on_headers ran for the current response
   Status callback_status;         // why a callback stopped the transfer
 };
 
@@ -265,12 +337,13 @@ struct AttemptOutcome {
   bool retryable = false;  // the failure is one a retry may cure
 };
 
-AttemptOutcome RunAttempt(const ClientRequest& r, bool retry_possible) {
+AttemptOutcome RunAttempt(const ClientRequest& r, bool retry_possible,
+                          detail::CurlHandlePool* pool) {
   AttemptOutcome out;
   Attempt a;
   a.request = &r;
   a.retry_possible = retry_possible;
-  EasyHandle easy;
+  EasyHandle easy(pool, pool != nullptr ? OriginOf(r) : std::string());
   CURL* h = easy.get();
   if (h == nullptr) {
     out.result =
@@ -414,7 +487,10 @@ AttemptOutcome RunAttempt(const ClientRequest& r, bool retry_possible) {
 
 }  // namespace
 
-HttpClient::HttpClient() { InitCurlOnce(); }
+HttpClient::HttpClient(ConnectionReuse reuse) {
+  InitCurlOnce();
+  if (reuse == ConnectionReuse::kShared) pool_ = std::make_unique<detail::CurlHandlePool>();
+}
 HttpClient::~HttpClient() = default;
 
 Result<ClientResponse> HttpClient::Do(const ClientRequest& request) {
@@ -439,7 +515,7 @@ Result<ClientResponse> HttpClient::Do(const ClientRequest& request) {
   auto backoff = request.initial_backoff;
   for (int attempt = 1;; ++attempt) {
     bool last = attempt >= attempts;
-    AttemptOutcome outcome = RunAttempt(request, !last);
+    AttemptOutcome outcome = RunAttempt(request, !last, pool_.get());
     if (last || !outcome.retryable) return std::move(outcome.result);
     // Jitter (up to +25%) keeps many clients that failed together from retrying together.
     std::uniform_int_distribution<long> jitter(0, backoff.count() / 4);

@@ -2,12 +2,14 @@
 // responses to memory, a file, or a callback, timeouts, and retries with exponential backoff
 // for idempotent requests (connect failures, 502/503/504, and transport errors before any
 // response byte). Thread-safe: one HttpClient may be used from many threads (each call uses
-// its own easy handle; connections are reused per thread).
+// its own easy handle; keep-alive connections are reused per thread, or across threads with
+// ConnectionReuse::kShared).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -64,9 +66,23 @@ struct ClientResponse {
   std::string body;  // empty when streamed to a file or callback
 };
 
+namespace detail {
+class CurlHandlePool;
+}
+
 class HttpClient {
  public:
-  HttpClient();
+  // Where idle keep-alive connections wait between requests.
+  enum class ConnectionReuse {
+    // Each thread keeps its own: consecutive calls from one thread reuse them (the default).
+    kPerThread,
+    // One pool for this client: a call from any thread reuses a connection to the same origin
+    // that an earlier call, from any thread, left idle. For servers whose threads are
+    // short-lived, such as one thread per client connection (the gateway).
+    kShared,
+  };
+
+  explicit HttpClient(ConnectionReuse reuse = ConnectionReuse::kPerThread);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -74,6 +90,9 @@ class HttpClient {
   // Transport failures are Unavailable (connect refused, reset) or DeadlineExceeded (timeouts);
   // any HTTP status, 4xx and 5xx included, is a successful Result for the caller to judge.
   Result<ClientResponse> Do(const ClientRequest& request);
+
+ private:
+  std::unique_ptr<detail::CurlHandlePool> pool_;  // null with kPerThread
 };
 
 }  // namespace slipway::net

@@ -185,6 +185,8 @@ class SocketStream {
     return Send(iov, count, ec);
   }
 
+  int fd() const { return fd_; }
+
   // Waits up to timeout for bytes, end of stream or an error to arrive; false on timeout.
   bool WaitReadable(Millis timeout) { return PollOne(fd_, POLLIN, timeout) != 0; }
 
@@ -385,6 +387,55 @@ bool HasCloseToken(std::string_view value) {
   return false;
 }
 
+// The connection after "101 Switching Protocols". Bytes the client sent right after its
+// request head (already in the parser's buffer) come first.
+class ConnectionUpgrade final : public UpgradedConnection {
+ public:
+  ConnectionUpgrade(SocketStream& stream, beast::flat_buffer& buffer, const std::string& remote)
+      : stream_(stream), buffer_(buffer), remote_(remote) {}
+
+  Result<size_t> Read(char* buf, size_t n) override {
+    if (n == 0) return size_t{0};
+    if (buffer_.size() > 0) {
+      size_t take = std::min(n, buffer_.size());
+      std::memcpy(buf, buffer_.cdata().data(), take);
+      buffer_.consume(take);
+      return take;
+    }
+    for (;;) {
+      ssize_t got = ::recv(stream_.fd(), buf, n, 0);
+      if (got > 0) return static_cast<size_t>(got);
+      if (got == 0) return size_t{0};
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (PollOne(stream_.fd(), POLLIN, Millis(-1)) < 0) return size_t{0};
+        continue;
+      }
+      if (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE) return size_t{0};
+      return Status::Unavailable(fmt::format(
+          "reading from the upgraded connection of {} failed: {}", remote_, std::strerror(errno)));
+    }
+  }
+
+  Status Write(std::string_view data) override {
+    error_code ec;
+    asio::write(stream_, asio::const_buffer(data.data(), data.size()), ec);
+    if (ec) {
+      return Status::Unavailable(fmt::format(
+          "writing to the upgraded connection of {} failed ({}); the client may have gone away",
+          remote_, ec == beast::error::timeout ? "write timeout" : ec.message()));
+    }
+    return Status::Ok();
+  }
+
+  void Close() override { ::shutdown(stream_.fd(), SHUT_RDWR); }
+
+ private:
+  SocketStream& stream_;
+  beast::flat_buffer& buffer_;
+  const std::string& remote_;
+};
+
 // The response to one request. Framing (Content-Length, chunked, Connection) is the server's:
 // the handler's values for those fields are replaced, except that its `Connection: close` is
 // honoured.
@@ -398,9 +449,11 @@ class ConnectionResponseWriter final : public ResponseWriter {
     bool may_keep_alive = true;
   };
 
-  ConnectionResponseWriter(SocketStream& stream, RequestFacts facts, const RequestParser& parser,
-                           std::function<bool()> stopping, const std::string& remote)
+  ConnectionResponseWriter(SocketStream& stream, beast::flat_buffer& buffer, RequestFacts facts,
+                           const RequestParser& parser, std::function<bool()> stopping,
+                           const std::string& remote)
       : stream_(stream),
+        buffer_(buffer),
         facts_(facts),
         parser_(parser),
         stopping_(std::move(stopping)),
@@ -544,6 +597,39 @@ class ConnectionResponseWriter final : public ResponseWriter {
   }
   bool aborted() const { return aborted_; }
 
+  Result<UpgradedConnection*> Upgrade(const Headers& headers) override {
+    if (aborted_) return failure_;
+    if (head_written_) {
+      return Status::FailedPrecondition(
+          "the response head was already sent; a connection can only be upgraded instead of a "
+          "response");
+    }
+    if (!parser_.is_done() || facts_.head || facts_.version < 11) {
+      return Status::FailedPrecondition(
+          "only an HTTP/1.1 request without a body left to read can be upgraded");
+    }
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+    for (const auto& [name, value] : headers) {
+      if (name.empty() || HasControlCharacters(name) || HasControlCharacters(value)) {
+        return Status::InvalidArgument(fmt::format(
+            "response header \"{}\" has an empty name or a CR, LF or NUL character; remove it",
+            name));
+      }
+      head += name + ": " + value + "\r\n";
+    }
+    head += "\r\n";
+    head_written_ = true;
+    finished_ = true;
+    close_ = true;
+    status_ = 101;
+    error_code ec;
+    asio::write(stream_, asio::buffer(head.data(), head.size()), ec);
+    if (ec) return Fail(ec);
+    upgrade_.emplace(stream_, buffer_, remote_);
+    return &*upgrade_;
+  }
+  bool upgraded() const { return upgrade_.has_value(); }
+
   // Whether the response can be finished by the server alone: everything promised was sent.
   bool can_finish() const {
     return head_written_ && failure_.ok() && (!has_length_ || remaining_ == 0);
@@ -564,6 +650,8 @@ class ConnectionResponseWriter final : public ResponseWriter {
   }
 
   SocketStream& stream_;
+  beast::flat_buffer& buffer_;
+  std::optional<ConnectionUpgrade> upgrade_;
   RequestFacts facts_;
   const RequestParser& parser_;
   std::function<bool()> stopping_;
@@ -836,7 +924,7 @@ class ThreadedHttpServer final : public HttpServer {
     facts.version = message.version();
     facts.may_keep_alive = message.keep_alive();
     ConnectionResponseWriter writer(
-        stream, facts, parser, [this] { return Stopping(); }, c->remote);
+        stream, buffer, facts, parser, [this] { return Stopping(); }, c->remote);
 
     bool threw = false;
     try {
@@ -868,6 +956,7 @@ class ThreadedHttpServer final : public HttpServer {
                   request.target, writer.status(), body.bytes_read(), writer.body_bytes(),
                   std::chrono::duration_cast<Millis>(SteadyClock::now() - started).count());
 
+    if (writer.upgraded()) return Next::kClose;  // the bytes that followed were not HTTP
     if (!parser.is_done()) return Next::kCloseAfterDrain;
     if (threw || body.failed() || !writer.complete() || writer.close_after()) return Next::kClose;
     return Next::kKeepAlive;

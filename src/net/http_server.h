@@ -17,6 +17,9 @@
 //  - if a handler returns without reading the whole body, the connection is closed after the
 //    response (the unread bytes are never parsed as a next request);
 //  - if a handler returns without writing a response, the server sends 500;
+//  - ResponseWriter::Abort closes the connection mid-response (never a complete-looking
+//    truncated body); ResponseWriter::Upgrade answers 101 and hands the raw connection to the
+//    handler until it returns (WebSocket);
 //  - Shutdown() stops accepting, lets in-flight requests finish within the grace period, closes
 //    idle connections, and then returns.
 #pragma once
@@ -56,6 +59,21 @@ class BodyReader {
   Result<std::string> ReadAll(size_t limit);
 };
 
+// A connection handed over by ResponseWriter::Upgrade (WebSocket and other protocols that
+// start with "101 Switching Protocols"): raw bytes both ways, no HTTP framing, no read timeout.
+// One thread may Read while another Writes; Close may be called from any thread.
+class UpgradedConnection {
+ public:
+  virtual ~UpgradedConnection() = default;
+  // Bytes from the client, waiting as long as it takes; 0 once the client closed its side or
+  // the connection was closed (Close(), or the server shutting down after its grace period).
+  virtual Result<size_t> Read(char* buf, size_t n) = 0;
+  // Sends all of data (bounded by the write timeout).
+  virtual Status Write(std::string_view data) = 0;
+  // Ends the connection both ways; a Read blocked in another thread returns 0.
+  virtual void Close() = 0;
+};
+
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
@@ -71,7 +89,14 @@ class ResponseWriter {
   // Gives up on a response that cannot be completed (a proxied upstream broke mid-body): the
   // connection is closed without ending the body, so the client sees a truncated response
   // instead of a complete-looking one. Before WriteHead, the client gets no response at all.
-  virtual void Abort() = 0;
+  // (The default, for writers that are not connections such as test doubles, does nothing.)
+  virtual void Abort() {}
+  // Answers "101 Switching Protocols" with headers (Upgrade and "Connection: Upgrade" among
+  // them) and hands the connection over; the request must have no body left to read. The
+  // connection stays valid until the handler returns, and is closed then.
+  virtual Result<UpgradedConnection*> Upgrade(const Headers& headers) {
+    return Status::Unimplemented("this response writer cannot hand over a connection");
+  }
 
   // WriteHead + Write + Finish for a body already in memory.
   Status Send(int status, const Headers& headers, std::string_view body);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <fstream>
 #include <string>
 
@@ -124,8 +126,8 @@ TEST_F(GatewayProcessTest, StreamsA256MiBUploadAndDownloadWithoutHoldingThem) {
   ASSERT_EQ(chunked_upload.status, 200) << chunked_upload.error << ReadFile(log_);
   EXPECT_EQ(chunked_upload.body, want + " " + std::to_string(kSize));
 
-  auto download = Stream(url("/download?bytes=" + std::to_string(kSize)), "big.localhost", "GET",
-                         0, false, /*hash_response=*/true);
+  auto download = Stream(url("/download?bytes=" + std::to_string(kSize)), "big.localhost", "GET", 0,
+                         false, /*hash_response=*/true);
   ASSERT_EQ(download.status, 200) << download.error << ReadFile(log_);
   EXPECT_EQ(download.bytes, kSize);
   EXPECT_EQ(download.sha256, want);
@@ -183,6 +185,43 @@ TEST_F(GatewayProcessTest, TakesItsSettingsFromTheEnvironmentAndDrainsOnSigterm)
   EXPECT_EQ(hash.FinishHex(), DeterministicSha256(kSize));
   EXPECT_EQ(gateway.Wait(15s), 0) << ReadFile(log_);
   EXPECT_NE(ReadFile(log_).find("shutting down"), std::string::npos) << ReadFile(log_);
+}
+
+// The curl CLI sends "Expect: 100-continue" before a large body and waits for the 100: the
+// gateway must answer it (once it has reached the instance) and pass the body on.
+TEST_F(GatewayProcessTest, UploadFromTheCurlCliWithExpectContinue) {
+  Process gateway({SlipwayBinary(), "run", "gateway", "--listen",
+                   "127.0.0.1:" + std::to_string(port_), "--partition-database", db_path_},
+                  {}, log_);
+  ASSERT_TRUE(WaitForPort(port_)) << ReadFile(log_);
+  std::string file = (dir_.path() / "upload.bin").string();
+  slipway::testing::WriteRandomFile(file, 3 << 20);
+  auto result = slipway::testing::RunCommand(
+      "curl -sS --fail -H 'Host: big.localhost' -H 'Expect: 100-continue' --expect100-timeout 30 "
+      "--data-binary @" +
+      file + " " + url("/hash"));
+  ASSERT_EQ(result.exit_code, 0) << result.output << ReadFile(log_);
+  EXPECT_EQ(result.output, slipway::testing::FileSha256(file) + " " + std::to_string(3 << 20));
+}
+
+TEST_F(GatewayProcessTest, AccessLogHasOneLinePerRequest) {
+  Process gateway({SlipwayBinary(), "run", "gateway", "--access-log", "--listen",
+                   "127.0.0.1:" + std::to_string(port_), "--partition-database", db_path_},
+                  {}, log_);
+  ASSERT_TRUE(WaitForPort(port_)) << ReadFile(log_);
+  ASSERT_EQ(testing::Fetch(port_, "big.localhost", "/download?bytes=123").status, 200);
+  ASSERT_EQ(testing::Fetch(port_, "nobody.localhost", "/x").status, 404);
+  gateway.Signal(SIGTERM);
+  ASSERT_EQ(gateway.Wait(15s), 0);
+  std::string log = ReadFile(log_);
+  EXPECT_NE(log.find("\"GET /download?bytes=123\" host=big.localhost deployment=dep_big "
+                     "instance=" +
+                     upstream_.address() + " status=200 bytes=123"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("\"GET /x\" host=nobody.localhost deployment=- instance=- status=404"),
+            std::string::npos)
+      << log;
 }
 
 TEST_F(GatewayProcessTest, SaysWhatIsMissingWhenItCannotStart) {

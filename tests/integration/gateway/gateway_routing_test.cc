@@ -3,6 +3,8 @@
 // on PostgreSQL.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -20,6 +22,7 @@ using slipway::testing::FreePort;
 using slipway::testing::TempDir;
 using slipway::testing::TestDriver;
 using testing::Fetch;
+using testing::GatewayResponse;
 using testing::Partition;
 using testing::Upstream;
 using Clock = std::chrono::steady_clock;
@@ -32,11 +35,12 @@ class GatewayRoutingTest : public ::testing::TestWithParam<TestDriver> {
   }
 
   // Starts the gateway on its own connection to the partition database, as `run gateway` does.
-  void StartGateway() {
+  void StartGateway(std::chrono::milliseconds cooldown = 2s) {
     GatewayOptions options;
     options.listen = "127.0.0.1:0";
     options.partition_database = url_;
     options.refresh_interval = 250ms;
+    options.refused_instance_cooldown = cooldown;
     auto started = GatewayServer::Start(options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     gateway_ = std::move(started).value();
@@ -71,8 +75,14 @@ TEST_P(GatewayRoutingTest, RoutesEachHostToItsDeployment) {
 
 TEST_P(GatewayRoutingTest, PassesTheRequestThroughWithForwardedFieldsAndNoHopByHopFields) {
   Upstream a("app-a");
+  testing::RawUpstream hop_app(
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close, X-Upstream-Private\r\n"
+      "X-Upstream-Private: secret\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\n"
+      "X-App: kept\r\n\r\nhop");
   partition_->Route("alpha.localhost", "dep_a");
   partition_->Instance("dep_a", "i1", a.address());
+  partition_->Route("hop.localhost", "dep_hop");
+  partition_->Instance("dep_hop", "i1", hop_app.address());
   StartGateway();
 
   auto r = Fetch(port(), "Alpha.localhost:9999", "/some/path?q=1&r=%20x", "DELETE",
@@ -94,14 +104,24 @@ TEST_P(GatewayRoutingTest, PassesTheRequestThroughWithForwardedFieldsAndNoHopByH
   EXPECT_EQ(got.headers.GetOr("X-Forwarded-Proto", ""), "http");
   EXPECT_FALSE(got.headers.Has("X-Client-Private"));
   EXPECT_FALSE(got.headers.Has("Keep-Alive"));
+  EXPECT_EQ(got.headers.GetOr("Via", ""), "1.1 slipway-gateway");
 
-  auto hop = Fetch(port(), "alpha.localhost", "/hop");
+  auto hop = Fetch(port(), "hop.localhost", "/");
   ASSERT_EQ(hop.status, 200) << hop.error;
-  EXPECT_EQ(hop.body, "app-a");
+  EXPECT_EQ(hop.body, "hop");
+  // The upstream's "Connection: close" is about its connection, not the client's.
+  EXPECT_FALSE(hop.headers.Has("Connection"));
   EXPECT_EQ(hop.headers.GetOr("X-App", ""), "kept");
   EXPECT_FALSE(hop.headers.Has("X-Upstream-Private"));
   EXPECT_FALSE(hop.headers.Has("Keep-Alive"));
   EXPECT_FALSE(hop.headers.Has("Upgrade"));
+
+  // HEAD: the upstream's length, no body.
+  auto head = Fetch(port(), "alpha.localhost", "/download?bytes=1000", "HEAD");
+  ASSERT_EQ(head.status, 200) << head.error;
+  EXPECT_EQ(head.headers.GetOr("Content-Length", ""), "1000");
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(a.seen().back().method, "HEAD");
 
   // Paths are passed as they are, dot segments included.
   ASSERT_EQ(Fetch(port(), "alpha.localhost", "/a/../b").status, 200);
@@ -132,15 +152,47 @@ TEST_P(GatewayRoutingTest, RetriesOnAnotherInstanceWhenOneRefusesConnections) {
   partition_->Route("retry.localhost", "dep");
   partition_->Instance("dep", "i1", refusing);
   partition_->Instance("dep", "i2", alive.address());
-  StartGateway();
+  StartGateway(/*cooldown=*/0ms);  // every other request meets the refusing instance first
 
   for (int i = 0; i < 6; ++i) {
-    // POST too: a refused connection never delivered the request, so any method is retried.
-    auto r = Fetch(port(), "retry.localhost", "/", i % 2 ? "POST" : "GET");
+    // Requests 0, 2, 4 meet the refusing instance first; 2 is a POST: a refused connection
+    // never delivered the request, so any method is retried.
+    auto r = Fetch(port(), "retry.localhost", "/", (i / 2) % 2 ? "POST" : "GET");
     EXPECT_EQ(r.status, 200) << r.error << r.body;
     EXPECT_EQ(r.body, "alive");
   }
   EXPECT_EQ(alive.requests(), 6);
+}
+
+TEST_P(GatewayRoutingTest, PassesOverAnInstanceThatRefusedUntilItsCooldownEnds) {
+  auto flaky = std::make_unique<Upstream>("flaky");
+  Upstream steady("steady");
+  std::string flaky_address = flaky->address();
+  partition_->Route("cool.localhost", "dep");
+  partition_->Instance("dep", "i1", flaky_address);
+  partition_->Instance("dep", "i2", steady.address());
+  StartGateway(/*cooldown=*/3s);
+  ASSERT_EQ(Fetch(port(), "cool.localhost").body, "flaky");
+
+  flaky.reset();  // the instance dies; the database still says RUNNING
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Fetch(port(), "cool.localhost").body, "steady");
+  // It comes back on the same address at once, but stays passed over until the cooldown ends.
+  auto back = Clock::now();
+  net::HttpServer::Options same_port;
+  same_port.listen = flaky_address;
+  std::atomic<int> revived_requests{0};
+  auto revived = net::HttpServer::Start(
+      same_port, [&](const net::HttpRequest&, net::BodyReader&, net::ResponseWriter& w) {
+        ++revived_requests;
+        (void)w.Send(200, {}, "revived");
+      });
+  ASSERT_TRUE(revived.ok()) << revived.status().ToString();
+  while (Clock::now() - back < 1s) {
+    EXPECT_EQ(Fetch(port(), "cool.localhost").body, "steady");
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(revived_requests.load(), 0);
+  EXPECT_TRUE(testing::EventuallyServes(port(), "cool.localhost", "revived", 5s));
 }
 
 TEST_P(GatewayRoutingTest, UnknownHostIs404AndAHostWithoutReadyInstanceIs503) {
@@ -157,8 +209,7 @@ TEST_P(GatewayRoutingTest, UnknownHostIs404AndAHostWithoutReadyInstanceIs503) {
 
   auto starting = Fetch(port(), "starting.localhost", "/", "GET", {{"Accept", "text/html"}});
   EXPECT_EQ(starting.status, 503);
-  EXPECT_NE(starting.body.find("deployment dep_starting has no ready instance"),
-            std::string::npos)
+  EXPECT_NE(starting.body.find("deployment dep_starting has no ready instance"), std::string::npos)
       << starting.body;
   EXPECT_NE(starting.body.find("<html>"), std::string::npos) << starting.body;
   EXPECT_EQ(starting.headers.GetOr("Retry-After", ""), "1");
@@ -190,6 +241,83 @@ TEST_P(GatewayRoutingTest, UnreachableOrBrokenInstanceIs502) {
   EXPECT_EQ(Fetch(port(), "breaks.localhost").body, "breaks");
 }
 
+TEST_P(GatewayRoutingTest, AnInstanceAddressPointingBackAtTheGatewayIs508NotALoop) {
+  StartGateway();
+  partition_->Route("loop.localhost", "dep_loop");
+  partition_->Instance("dep_loop", "i1", "127.0.0.1:" + std::to_string(port()));
+  auto deadline = Clock::now() + 2s;
+  GatewayResponse r;
+  do {
+    r = Fetch(port(), "loop.localhost");
+  } while (r.status == 404 && Clock::now() < deadline);
+  EXPECT_EQ(r.status, 508) << r.error << r.body;
+  EXPECT_NE(r.body.find("already went through the gateway 5 times"), std::string::npos) << r.body;
+}
+
+TEST_P(GatewayRoutingTest, RelaysWebSocketUpgradesBothWays) {
+  Upstream a("app-a");
+  partition_->Route("ws.localhost", "dep_ws");
+  partition_->Instance("dep_ws", "i1", a.address());
+  StartGateway();
+
+  testing::RawClient client(port());
+  ASSERT_TRUE(
+      client.Send("GET /ws HTTP/1.1\r\nHost: ws.localhost\r\nConnection: keep-alive, Upgrade\r\n"
+                  "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n"));
+  std::string head = client.ReadHead();
+  ASSERT_EQ(head.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Upgrade: websocket"), std::string::npos) << head;
+  EXPECT_NE(head.find("Connection: Upgrade"), std::string::npos) << head;
+  EXPECT_NE(head.find("X-Instance: app-a"), std::string::npos) << head;
+
+  std::string got;
+  ASSERT_TRUE(client.Send("hello"));
+  ASSERT_TRUE(client.ReadExactly(5, &got));
+  EXPECT_EQ(got, "hello");
+  std::this_thread::sleep_for(300ms);  // a quiet tunnel stays open
+  std::string big(1 << 20, 'w');
+  std::thread writer([&] { EXPECT_TRUE(client.Send(big)); });
+  ASSERT_TRUE(client.ReadExactly(big.size(), &got));
+  writer.join();
+  EXPECT_EQ(got, big);
+
+  auto seen = a.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].headers.GetOr("Upgrade", ""), "websocket");
+  EXPECT_EQ(seen[0].headers.GetOr("Sec-WebSocket-Key", ""), "dGhlIHNhbXBsZSBub25jZQ==");
+  EXPECT_EQ(seen[0].headers.GetOr("X-Forwarded-For", ""), "127.0.0.1");
+  EXPECT_NE(net::ToLower(seen[0].headers.GetOr("Connection", "")).find("upgrade"),
+            std::string::npos);
+
+  // An instance that declines answers normally, with a length or chunked.
+  net::Headers upgrade = {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}};
+  auto refused = Fetch(port(), "ws.localhost", "/ws-refuse", "GET", upgrade);
+  EXPECT_EQ(refused.status, 426) << refused.error;
+  EXPECT_EQ(refused.body, "upgrade refused by app-a");
+  auto chunked = Fetch(port(), "ws.localhost", "/ws-refuse-chunked", "GET", upgrade);
+  EXPECT_EQ(chunked.status, 426) << chunked.error;
+  EXPECT_EQ(chunked.body, "refused in chunks");
+}
+
+TEST_P(GatewayRoutingTest, ClosingEitherSideOfAWebSocketClosesTheOther) {
+  Upstream a("app-a");
+  partition_->Route("ws.localhost", "dep_ws");
+  partition_->Instance("dep_ws", "i1", a.address());
+  StartGateway();
+  {
+    testing::RawClient client(port());
+    ASSERT_TRUE(
+        client.Send("GET /ws HTTP/1.1\r\nHost: ws.localhost\r\nConnection: Upgrade\r\n"
+                    "Upgrade: websocket\r\n\r\n"));
+    ASSERT_EQ(client.ReadHead().rfind("HTTP/1.1 101", 0), 0u);
+  }  // the client goes away; the gateway must let go of the tunnel (Shutdown would hang)
+  std::this_thread::sleep_for(200ms);
+  auto started = Clock::now();
+  gateway_->Shutdown(std::chrono::milliseconds(5000));
+  EXPECT_LT(Clock::now() - started, 2s);
+}
+
 TEST_P(GatewayRoutingTest, KeepsConnectionsToInstancesAlive) {
   Upstream a("app-a");
   partition_->Route("ka.localhost", "dep");
@@ -199,6 +327,26 @@ TEST_P(GatewayRoutingTest, KeepsConnectionsToInstancesAlive) {
   for (int i = 0; i < 20; ++i) ASSERT_EQ(Fetch(port(), "ka.localhost").status, 200);
   EXPECT_EQ(a.requests(), 20);
   EXPECT_EQ(a.connections().size(), 1u);
+
+  // Four client connections at once, ten requests each: four more upstream connections.
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) ok += Fetch(port(), "ka.localhost").status == 200;
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(ok.load(), 40);
+  size_t after_concurrent = a.connections().size();
+  EXPECT_LE(after_concurrent, 5u);
+
+  // A new client connection per request: the connections to the instance outlive them.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(Fetch(port(), "ka.localhost", "/", "GET", {{"Connection", "close"}}).status, 200);
+  }
+  EXPECT_EQ(a.requests(), 70);
+  EXPECT_EQ(a.connections().size(), after_concurrent);
 }
 
 TEST_P(GatewayRoutingTest, RouteChangesApplyWithoutARestart) {
@@ -219,8 +367,9 @@ TEST_P(GatewayRoutingTest, RouteChangesApplyWithoutARestart) {
   ASSERT_TRUE(testing::EventuallyServes(port(), "late.localhost", "app-b", 1s));
   for (int i = 0; i < 4; ++i) EXPECT_EQ(Fetch(port(), "late.localhost").body, "app-b");
 
-  ASSERT_TRUE(partition_->db().Exec("DELETE FROM gateway_routes WHERE hostname = $1",
-                                    {"late.localhost"}).ok());
+  ASSERT_TRUE(partition_->db()
+                  .Exec("DELETE FROM gateway_routes WHERE hostname = $1", {"late.localhost"})
+                  .ok());
   auto gone = Clock::now();
   while (Fetch(port(), "late.localhost").status != 404 && Clock::now() - gone < 2s) {
     std::this_thread::sleep_for(20ms);
@@ -287,6 +436,9 @@ TEST_P(GatewayRoutingTest, RouteSwitchUnderLoadLosesNoRequest) {
   std::this_thread::sleep_for(500ms);
   int before = ok.load();
   EXPECT_EQ(first_b_ns.load(), 0) << "B got traffic before the switch";
+  // Measured from before the transaction starts: the switch is served within a second of
+  // being asked for, whatever the commit itself takes on a busy machine.
+  auto switching = Clock::now();
   partition_->SwitchHosts(hosts, "dep_b");
   auto committed = Clock::now();
   std::this_thread::sleep_for(1500ms);
@@ -297,7 +449,11 @@ TEST_P(GatewayRoutingTest, RouteSwitchUnderLoadLosesNoRequest) {
   EXPECT_GT(before, 20) << "the clients hardly ran before the switch";
   ASSERT_NE(first_b_ns.load(), 0) << "no request reached B after the switch";
   auto reached_b = Clock::time_point(Clock::duration(first_b_ns.load()));
-  EXPECT_LT(reached_b - committed, 1s);
+  EXPECT_LT(reached_b - switching, 1s);
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  std::cout << ok.load() << " requests, " << failed.load() << " failed; the switch took "
+            << ms(committed - switching) << " ms to commit, B answered "
+            << ms(reached_b - switching) << " ms after it started\n";
   EXPECT_GT(b1.requests() + b2.requests(), 0);
   // After the switch settles, everything goes to B.
   for (const auto& h : hosts) EXPECT_EQ(Fetch(port(), h).body, "B");
@@ -319,14 +475,18 @@ INSTANTIATE_TEST_SUITE_P(Drivers, GatewayRoutingTest,
                          });
 
 TEST(GatewayStartTest, RefusesToStartWithoutAPartitionDatabase) {
-  auto none = GatewayServer::Start({.listen = "127.0.0.1:0"});
+  GatewayOptions no_database;
+  no_database.listen = "127.0.0.1:0";
+  auto none = GatewayServer::Start(no_database);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), Code::kInvalidArgument);
   EXPECT_NE(none.status().message().find("--partition-database"), std::string::npos);
 
-  auto unreachable = GatewayServer::Start(
-      {.listen = "127.0.0.1:0",
-       .partition_database = "postgresql://nobody@127.0.0.1:" + std::to_string(FreePort()) + "/x"});
+  GatewayOptions unreachable_database;
+  unreachable_database.listen = "127.0.0.1:0";
+  unreachable_database.partition_database =
+      "postgresql://nobody@127.0.0.1:" + std::to_string(FreePort()) + "/x";
+  auto unreachable = GatewayServer::Start(unreachable_database);
   ASSERT_FALSE(unreachable.ok());
   EXPECT_NE(unreachable.status().message().find("partition database"), std::string::npos)
       << unreachable.status().message();
@@ -338,7 +498,10 @@ TEST(GatewayStartTest, UsesAnAlreadyOpenPartitionDatabase) {
   Upstream a("shared");
   partition.Route("shared.localhost", "dep");
   partition.Instance("dep", "i1", a.address());
-  auto gateway = GatewayServer::Start({.listen = "127.0.0.1:0", .partition = &partition.db()});
+  GatewayOptions options;
+  options.listen = "127.0.0.1:0";
+  options.partition = &partition.db();
+  auto gateway = GatewayServer::Start(options);
   ASSERT_TRUE(gateway.ok()) << gateway.status().ToString();
   EXPECT_EQ(Fetch((*gateway)->port(), "shared.localhost").body, "shared");
 }

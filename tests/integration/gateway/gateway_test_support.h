@@ -3,6 +3,11 @@
 // Header-only: the test globs compile *_test.cc files only.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -25,7 +30,8 @@
 
 namespace slipway::gateway::testing {
 
-// Deterministic pseudo-random bytes, produced in chunks on the fly (never all in memory).
+// Deterministic pseudo-random bytes, produced in chunks on the fly (never all in memory). The
+// stream is the same whatever the chunk sizes asked for.
 class DeterministicBytes {
  public:
   explicit DeterministicBytes(uint64_t total, uint64_t seed = 7) : left_(total), state_(seed) {}
@@ -33,13 +39,21 @@ class DeterministicBytes {
   size_t Fill(char* out, size_t n) {
     n = static_cast<size_t>(std::min<uint64_t>(n, left_));
     size_t i = 0;
+    while (i < n && spare_ > 0) {  // the rest of a word a previous call started
+      out[i++] = static_cast<char>(word_ >> (8 * (8 - spare_)));
+      --spare_;
+    }
     for (; i + 8 <= n; i += 8) {
       Step();
-      std::memcpy(out + i, &state_, 8);
+      std::memcpy(out + i, &word_, 8);
     }
     if (i < n) {
       Step();
-      std::memcpy(out + i, &state_, n - i);
+      spare_ = 8;
+      while (i < n) {
+        out[i++] = static_cast<char>(word_ >> (8 * (8 - spare_)));
+        --spare_;
+      }
     }
     left_ -= n;
     return n;
@@ -51,9 +65,12 @@ class DeterministicBytes {
     state_ ^= state_ << 13;
     state_ ^= state_ >> 7;
     state_ ^= state_ << 17;
+    word_ = state_;
   }
   uint64_t left_;
   uint64_t state_;
+  uint64_t word_ = 0;
+  int spare_ = 0;  // bytes of word_ not yet handed out
 };
 
 // The sha256 (hex) of DeterministicBytes(total, seed), computed by generating them.
@@ -78,18 +95,18 @@ struct SeenRequest {
 //   /download?bytes=N  N DeterministicBytes, streamed, with Content-Length;
 //   /chunked?bytes=N   the same without Content-Length (sent chunked);
 //   /echo              the request body back, streamed as it arrives;
-//   /hop               a response carrying hop-by-hop fields the gateway must drop;
 //   /break             half of a promised body, then a closed connection;
+//   /ws                with Upgrade: 101, then echoes bytes (a WebSocket stand-in);
+//   /ws-refuse, /ws-refuse-chunked  426 with a body (with a length, or chunked);
 //   anything else      "<name>" (200), so a test sees which instance answered.
 class Upstream {
  public:
   explicit Upstream(std::string name) : name_(std::move(name)) {
     net::HttpServer::Options options;
     options.listen = "127.0.0.1:0";
-    auto server = net::HttpServer::Start(
-        options, [this](const net::HttpRequest& r, net::BodyReader& b, net::ResponseWriter& w) {
-          Handle(r, b, w);
-        });
+    auto server =
+        net::HttpServer::Start(options, [this](const net::HttpRequest& r, net::BodyReader& b,
+                                               net::ResponseWriter& w) { Handle(r, b, w); });
     EXPECT_TRUE(server.ok()) << server.status().ToString();
     if (server.ok()) server_ = std::move(server).value();
   }
@@ -118,8 +135,7 @@ class Upstream {
     return 0;
   }
 
-  void Handle(const net::HttpRequest& request, net::BodyReader& body,
-              net::ResponseWriter& writer) {
+  void Handle(const net::HttpRequest& request, net::BodyReader& body, net::ResponseWriter& writer) {
     ++requests_;
     {
       std::lock_guard lock(mu_);
@@ -153,8 +169,7 @@ class Upstream {
       }
       (void)writer.Finish();
     } else if (request.path == "/echo") {
-      if (!writer.WriteHead(200, {{"Content-Type", "application/octet-stream"}}, std::nullopt)
-               .ok())
+      if (!writer.WriteHead(200, {{"Content-Type", "application/octet-stream"}}, std::nullopt).ok())
         return;
       for (;;) {
         auto n = body.Read(buf.data(), buf.size());
@@ -162,14 +177,23 @@ class Upstream {
         if (!writer.Write(std::string_view(buf.data(), *n)).ok()) return;
       }
       (void)writer.Finish();
-    } else if (request.path == "/hop") {
-      (void)writer.Send(200,
-                        {{"Keep-Alive", "timeout=5"},
-                         {"Connection", "X-Upstream-Private"},
-                         {"X-Upstream-Private", "secret"},
-                         {"Upgrade", "h2c"},
-                         {"X-App", "kept"}},
-                        name_);
+    } else if (request.path == "/ws" && request.headers.Has("Upgrade")) {
+      auto conn = writer.Upgrade({{"Upgrade", request.headers.GetOr("Upgrade", "")},
+                                  {"Connection", "Upgrade"},
+                                  {"X-Instance", name_}});
+      if (!conn.ok()) return;
+      for (;;) {  // echo
+        auto n = (*conn)->Read(buf.data(), buf.size());
+        if (!n.ok() || *n == 0) return;
+        if (!(*conn)->Write(std::string_view(buf.data(), *n)).ok()) return;
+      }
+    } else if (request.path == "/ws-refuse") {
+      (void)writer.Send(426, {{"Content-Type", "text/plain"}}, "upgrade refused by " + name_);
+    } else if (request.path == "/ws-refuse-chunked") {
+      if (!writer.WriteHead(426, {}, std::nullopt).ok()) return;
+      (void)writer.Write("refused ");
+      (void)writer.Write("in chunks");
+      (void)writer.Finish();
     } else if (request.path == "/break") {
       if (!writer.WriteHead(200, {}, 1000).ok()) return;
       (void)writer.Write(std::string(500, 'x'));
@@ -185,6 +209,112 @@ class Upstream {
   std::mutex mu_;
   std::vector<SeenRequest> seen_;
   std::unique_ptr<net::HttpServer> server_;
+};
+
+// An upstream that answers every request with the same raw bytes and closes the connection:
+// for responses HttpServer would never produce (hop-by-hop fields of our choosing).
+class RawUpstream {
+ public:
+  explicit RawUpstream(std::string response) : response_(std::move(response)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string got;
+        char buf[4096];
+        while (got.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = ::recv(c, buf, sizeof buf, 0);
+          if (n <= 0) break;
+          got.append(buf, static_cast<size_t>(n));
+        }
+        (void)::send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
+        ::close(c);
+      }
+    });
+  }
+  ~RawUpstream() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string response_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// A raw TCP client, to speak what HTTP clients will not (an upgraded connection).
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval tv{10, 0};  // a broken gateway fails the test instead of hanging it
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawClient() { ::close(fd_); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool Send(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  // The response head up to and including the empty line; "" on EOF or timeout.
+  std::string ReadHead() {
+    size_t end;
+    while ((end = pending_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return "";
+    }
+    std::string head = pending_.substr(0, end + 4);
+    pending_.erase(0, end + 4);
+    return head;
+  }
+  bool ReadExactly(size_t n, std::string* out) {
+    while (pending_.size() < n) {
+      if (!Fill()) return false;
+    }
+    *out = pending_.substr(0, n);
+    pending_.erase(0, n);
+    return true;
+  }
+  // True when the peer closes (EOF or reset) with nothing more to read.
+  bool Closed() {
+    if (!pending_.empty()) return false;
+    char c;
+    return ::recv(fd_, &c, 1, 0) <= 0;
+  }
+
+ private:
+  bool Fill() {
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    pending_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  std::string pending_;
 };
 
 // The partition database as ctrl and krane write it.

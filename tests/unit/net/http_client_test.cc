@@ -12,8 +12,10 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
+#include "net/http_server.h"
 #include "support/test_support.h"
 
 namespace slipway::net {
@@ -577,6 +579,38 @@ TEST(HttpClientTest, GetWithABodyIsStillAGet) {
   EXPECT_EQ(res->body, "GET");
   ASSERT_EQ(server.seen().size(), 1u);
   EXPECT_EQ(server.seen()[0].body, "{\"q\":1}");
+}
+
+// How many distinct connections five requests from five successive threads arrive on.
+size_t ConnectionsForFiveThreads(HttpClient::ConnectionReuse reuse) {
+  std::mutex mu;
+  std::set<std::string> peers;
+  auto server = HttpServer::Start({.listen = "127.0.0.1:0"},
+                                  [&](const HttpRequest& r, BodyReader&, ResponseWriter& w) {
+                                    {
+                                      std::lock_guard lock(mu);
+                                      peers.insert(r.remote_address);
+                                    }
+                                    (void)w.Send(200, {}, "ok");
+                                  });
+  EXPECT_TRUE(server.ok());
+  HttpClient client(reuse);
+  for (int i = 0; i < 5; ++i) {
+    std::thread([&] {
+      ClientRequest req;
+      req.url = "http://" + (*server)->address() + "/";
+      auto res = client.Do(req);
+      EXPECT_TRUE(res.ok() && res->status == 200);
+    }).join();
+  }
+  std::lock_guard lock(mu);
+  return peers.size();
+}
+
+TEST(HttpClientTest, SharedReuseKeepsConnectionsAcrossThreads) {
+  EXPECT_EQ(ConnectionsForFiveThreads(HttpClient::ConnectionReuse::kShared), 1u);
+  // Per thread, a thread that ends takes its connection with it.
+  EXPECT_EQ(ConnectionsForFiveThreads(HttpClient::ConnectionReuse::kPerThread), 5u);
 }
 
 TEST(HttpClientTest, RejectsTwoBodySources) {

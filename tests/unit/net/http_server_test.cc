@@ -438,6 +438,52 @@ TEST(HttpServerTest, AbortBeforeTheHeadClosesWithoutAResponse) {
   EXPECT_TRUE(s.ClosedWithin(2s));
 }
 
+TEST(HttpServerTest, UpgradeHandsTheConnectionOverAfter101) {
+  auto server = StartServer(FastOptions(), [](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    auto conn = w.Upgrade({{"Upgrade", "echo"}, {"Connection", "Upgrade"}});
+    if (!conn.ok()) return;
+    char buf[256];
+    for (;;) {  // echoes until the client closes, however long it stays silent
+      auto n = (*conn)->Read(buf, sizeof buf);
+      if (!n.ok() || *n == 0) return;
+      if (!(*conn)->Write(std::string_view(buf, *n)).ok()) return;
+    }
+  });
+  ASSERT_TRUE(server);
+  Socket s(server->port());
+  // Bytes right behind the request head belong to the new protocol already.
+  ASSERT_TRUE(s.Send(Get("/", "Connection: Upgrade\r\nUpgrade: echo\r\n") + "early;"));
+  std::string line;
+  ASSERT_TRUE(s.ReadLine(&line));
+  EXPECT_EQ(line, "HTTP/1.1 101 Switching Protocols");
+  std::string head;
+  while (s.ReadLine(&line) && !line.empty()) head += line + "\n";
+  EXPECT_NE(head.find("Upgrade: echo"), std::string::npos) << head;
+  std::string echoed;
+  ASSERT_TRUE(s.ReadExactly(6, &echoed));
+  EXPECT_EQ(echoed, "early;");
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(s.Send("GET / HTTP/1.1\r\n\r\n"));  // not parsed as HTTP any more
+  ASSERT_TRUE(s.ReadExactly(18, &echoed));
+  EXPECT_EQ(echoed, "GET / HTTP/1.1\r\n\r\n");
+}
+
+TEST(HttpServerTest, UpgradeIsRefusedOnceAResponseStarted) {
+  std::promise<Status> result;
+  auto server = StartServer(FastOptions(), [&](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    (void)w.WriteHead(200, {}, 0);
+    result.set_value(w.Upgrade({}).status());
+    (void)w.Finish();
+  });
+  ASSERT_TRUE(server);
+  Socket s(server->port());
+  ASSERT_TRUE(s.Send(Get("/")));
+  auto r = ReadResponse(s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(result.get_future().get().code(), Code::kFailedPrecondition);
+}
+
 TEST(HttpServerTest, HeadResponseHasHeadersButNoBody) {
   auto server =
       StartServer(FastOptions(), [](const HttpRequest& req, BodyReader&, ResponseWriter& w) {
