@@ -2,10 +2,25 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/crypto.h"
+
 namespace slipway::gateway {
 
 RouteRefresher::RouteRefresher(db::Database& partition, std::chrono::milliseconds interval)
-    : partition_(partition), interval_(interval), table_(std::make_shared<const RoutingTable>()) {}
+    : partition_(partition),
+      interval_(interval),
+      id_("gw_" + RandomHex(8)),
+      table_(std::make_shared<const RoutingTable>()) {}
+
+namespace {
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<RouteRefresher>> RouteRefresher::Start(db::Database& partition,
                                                               std::chrono::milliseconds interval) {
@@ -31,10 +46,15 @@ void RouteRefresher::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  thread_.join();
+  Status forgot = partition_.Exec("DELETE FROM gateway_loads WHERE gateway_id = $1", {id_}).status();
+  if (!forgot.ok()) spdlog::warn("gateway {}: cannot remove its load record: {}", id_, forgot.message());
 }
 
 Status RouteRefresher::Reload() {
+  // Taken before reading: every route committed before this instant is in what is read.
+  const int64_t started_ms = WallClockMs();
   SLIPWAY_ASSIGN_OR_RETURN(auto entries, LoadRoutingEntries(partition_));
   std::shared_ptr<const RoutingTable> old = table_.load();
   auto fresh = std::make_shared<const RoutingTable>(RoutingTable::Build(entries, old.get()));
@@ -44,7 +64,13 @@ Status RouteRefresher::Reload() {
   }
   table_.store(std::move(fresh));
   ++loads_;
-  return Status::Ok();
+  // Only after the swap: the record promises the table being served holds these routes.
+  return partition_
+      .Exec("INSERT INTO gateway_loads (gateway_id, loaded_at) VALUES ($1, $2) "
+            "ON CONFLICT (gateway_id) DO UPDATE SET loaded_at = excluded.loaded_at",
+            {id_, started_ms})
+      .status()
+      .WithContext("recording the gateway's route load");
 }
 
 void RouteRefresher::Run() {

@@ -8,7 +8,10 @@
 //  - a route change committed to the database is served within one interval plus one load;
 //  - a failed reload keeps the last good table, logs once when failures start and once when
 //    they end;
-//  - current() is safe from any thread and never blocks on a reload.
+//  - current() is safe from any thread and never blocks on a reload;
+//  - after each load it records in gateway_loads (under its own random id) the wall-clock time
+//    at which that load began, so ctrl can wait until a route change is served everywhere;
+//    Stop() removes the record (a gateway that dies without it ages out of ctrl's view).
 #pragma once
 
 #include <atomic>
@@ -17,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "base/status.h"
@@ -36,6 +40,8 @@ class RouteRefresher {
 
   // The table to route the current request with.
   std::shared_ptr<const RoutingTable> current() const { return table_.load(); }
+  // This gateway's id in gateway_loads ("gw_<random>").
+  const std::string& id() const { return id_; }
   // Successful loads so far (the first one included).
   uint64_t loads() const { return loads_.load(); }
   // Stops the background thread; the last table stays readable. Idempotent.
@@ -48,6 +54,7 @@ class RouteRefresher {
 
   db::Database& partition_;
   const std::chrono::milliseconds interval_;
+  const std::string id_;
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
   std::atomic<uint64_t> loads_{0};
   bool failing_ = false;  // only the refresh thread touches it after Start
