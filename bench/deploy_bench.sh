@@ -18,6 +18,10 @@ DEV_PID=""
 cleanup() {
   [[ -n $DEV_PID ]] && kill -TERM "$DEV_PID" 2>/dev/null && wait "$DEV_PID" 2>/dev/null || true
   $DOCKER rm -f slipway-bench-manual >/dev/null 2>&1 || true
+  local id
+  for id in $(cat "$WORK/deployments" 2>/dev/null); do
+    $DOCKER ps -aq --filter "label=slipway.deployment=$id" | xargs -r $DOCKER rm -f >/dev/null
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -72,6 +76,7 @@ slipway_round() {  # $1: CLI poll interval; prints "<seconds> <deployment id>"
   t0=$(now)
   out=$($BIN deploy "$WORK/app" --project benchapp --poll-interval "$1" --json 2>/dev/null | tail -1)
   t1=$(now)
+  jq -r .deployment_id <<<"$out" >>"$WORK/deployments"
   [[ $(jq -r .status <<<"$out") == READY ]] || { echo "deploy failed: $out" >&2; exit 1; }
   curl -sf -o /dev/null "$(jq -r '.urls[0]' <<<"$out")"
   echo "$(python3 -c "print(f'{$t1-$t0:.2f}')") $(jq -r .deployment_id <<<"$out")"

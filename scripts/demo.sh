@@ -18,6 +18,11 @@ cleanup() {
     kill -TERM "$DEV_PID"
     wait "$DEV_PID" 2>/dev/null || true
   fi
+  # Apps outlive the stack (as in production); the demo's go with its data.
+  local id
+  for id in $(grep -Eo 'dep_[0-9a-f]{16}' "$WORK/deploy.out" 2>/dev/null | sort -u); do
+    /usr/bin/docker ps -aq --filter "label=slipway.deployment=$id" | xargs -r /usr/bin/docker rm -f >/dev/null
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -42,6 +42,11 @@ class DevStack {
   ~DevStack() {
     process_->Signal(SIGTERM);
     process_->Wait(std::chrono::seconds(20));
+    // The apps outlive the stack (as they should in production); the test removes its own.
+    for (const std::string& id : deployments_) {
+      RunCommand("/usr/bin/docker ps -aq --filter label=slipway.deployment=" + id +
+                 " | xargs -r /usr/bin/docker rm -f >/dev/null");
+    }
   }
 
   bool ready() const { return ready_; }
@@ -60,7 +65,7 @@ class DevStack {
     std::string output;
     double seconds = 0;
   };
-  Deployed Deploy(const fs::path& app, const std::string& extra = "") const {
+  Deployed Deploy(const fs::path& app, const std::string& extra = "") {
     auto start = Clock::now();
     CommandResult r = RunCommand(SlipwayBinary() + " deploy " + app.string() +
                                      " --poll-interval 250ms --json " + extra +
@@ -77,6 +82,7 @@ class DevStack {
       if (!line.empty() && line[0] == '{') last = line;
     }
     d.result = nlohmann::json::parse(last, nullptr, false);
+    if (d.result.is_object()) deployments_.push_back(d.result.value("deployment_id", ""));
     return d;
   }
 
@@ -96,6 +102,7 @@ class DevStack {
   std::string log_;
   std::unique_ptr<Process> process_;
   bool ready_ = false;
+  std::vector<std::string> deployments_;
 };
 
 struct Http {
