@@ -283,5 +283,47 @@ TEST_F(DeployE2ETest, AppThatNeverListensFailsAtTheDeadlineNamingTheInstance) {
   EXPECT_EQ(ContainersOf(id), 0) << "a failed deploy left containers behind";
 }
 
+// `slipway dev` on its own: Ctrl-C stops every part and exits 0; without dockerd it refuses to
+// start and says what to do.
+TEST(DevCommandTest, CtrlCStopsEveryPartAndExitsCleanly) {
+  TempDir dir;
+  int ctrl = FreePort(), gateway = FreePort(), krane = FreePort(), s3 = FreePort();
+  Process dev({SlipwayBinary(), "dev", "--data", (dir.path() / "data").string(), "--listen",
+               "127.0.0.1:" + std::to_string(ctrl), "--gateway-listen",
+               "127.0.0.1:" + std::to_string(gateway), "--krane-listen",
+               "127.0.0.1:" + std::to_string(krane), "--s3-listen", "127.0.0.1:" + std::to_string(s3)},
+              {{"XDG_CONFIG_HOME", (dir.path() / "config").string()}},
+              (dir.path() / "dev.log").string());
+  for (int port : {s3, krane, ctrl, gateway}) {
+    ASSERT_TRUE(WaitForPort(port, std::chrono::seconds(30))) << ReadFile(dir.path() / "dev.log");
+  }
+  auto creds = nlohmann::json::parse(ReadFile(dir.path() / "config/slipway/dev.json"));
+  EXPECT_EQ(creds.value("control_plane", ""), "http://127.0.0.1:" + std::to_string(ctrl));
+  EXPECT_FALSE(creds.value("token", "").empty());
+  EXPECT_EQ(fs::status(dir.path() / "config/slipway/dev.json").permissions() &
+                (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none)
+      << "the token file must be private";
+
+  dev.Signal(SIGINT);
+  EXPECT_EQ(dev.Wait(std::chrono::seconds(20)), 0) << ReadFile(dir.path() / "dev.log");
+  for (int port : {s3, krane, ctrl, gateway}) {
+    EXPECT_FALSE(WaitForPort(port, std::chrono::milliseconds(200))) << "port " << port << " still open";
+  }
+}
+
+TEST(DevCommandTest, WithoutDockerdItRefusesToStartAndSaysWhatToDo) {
+  TempDir dir;
+  CommandResult r = RunCommand(SlipwayBinary() + " dev --data " + (dir.path() / "data").string() +
+                                   " --docker-host unix://" + (dir.path() / "no-docker.sock").string() +
+                                   " --listen 127.0.0.1:" + std::to_string(FreePort()) +
+                                   " --gateway-listen 127.0.0.1:" + std::to_string(FreePort()),
+                               {{"XDG_CONFIG_HOME", (dir.path() / "config").string()}});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("dockerd does not answer"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("start it"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir.path() / "config/slipway/dev.json"));
+}
+
 }  // namespace
 }  // namespace slipway::testing
