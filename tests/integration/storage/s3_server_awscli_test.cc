@@ -229,6 +229,35 @@ TEST_P(S3ServerAwsCliTest, TamperedPresignedPutIsRefusedAndStoresNothing) {
   EXPECT_TRUE(ObjectExists("bkt", "tampered"));
 }
 
+// slipway's own presigned URLs, used by plain curl with no credentials: the PUT stores the
+// bytes, the GET returns them whole, and an expired PUT is refused and stores nothing.
+TEST_P(S3ServerAwsCliTest, OwnPresignedPutAndGetWorkWithCurlAndAnExpiredPutStoresNothing) {
+  Ok(Aws("s3 mb s3://bkt"), "mb");
+  fs::path file = dir_.path() / "context.tar.gz";
+  testing::WriteRandomFile(file, 3 << 20, 11);
+  std::string put = PresignPut("/bkt/contexts/p/ctx.tar.gz", std::chrono::seconds(900));
+  CommandResult r = RunCommand("curl -sS -f -T " + file.string() + " '" + put + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  std::string get = Presign("GET", server_->endpoint() + "/bkt/contexts/p/ctx.tar.gz",
+                            {kAccessKey, kSecretKey}, kRegion, std::chrono::system_clock::now(),
+                            std::chrono::seconds(900));
+  fs::path fetched = dir_.path() / "fetched";
+  r = RunCommand("curl -sS -f -o " + fetched.string() + " '" + get + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(testing::FileSha256(fetched), testing::FileSha256(file));
+
+  // Signed an hour ago for fifteen minutes: expired.
+  std::string stale = Presign("PUT", server_->endpoint() + "/bkt/contexts/p/late.tar.gz",
+                              {kAccessKey, kSecretKey}, kRegion,
+                              std::chrono::system_clock::now() - std::chrono::hours(1),
+                              std::chrono::seconds(900));
+  r = RunCommand("curl -sS -w '\\n%{http_code}' -T " + file.string() + " '" + stale + "'");
+  EXPECT_NE(r.output.find("\n403"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Request has expired"), std::string::npos) << r.output;
+  EXPECT_FALSE(ObjectExists("bkt", "contexts/p/late.tar.gz"));
+}
+
 TEST_P(S3ServerAwsCliTest, ObjectsOverTheLimitAreRefusedWithoutBeingStored) {
   S3Process limited(dir_.path() / "limited", "1MiB");
   ASSERT_TRUE(limited.ready()) << limited.log();
