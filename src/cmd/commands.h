@@ -2,6 +2,8 @@
 // main.cc is the only place that knows every module; each Register* lives in its own file.
 #pragma once
 
+#include <string>
+
 namespace CLI {
 class App;
 }
@@ -23,6 +25,10 @@ void RegisterRunGateway(CLI::App& run);
 void RegisterRunCtrl(CLI::App& run);
 // The flags (and environment twins) of ctrl's options, shared by `run ctrl` and `dev`.
 void AddCtrlFlags(CLI::App& cmd, ctrl::CtrlOptions& options);
+
+// Where the embedded stack keeps its data by default: $XDG_DATA_HOME/slipway, else
+// ~/.local/share/slipway (dev.cc). `run s3` keeps its buckets under <that>/s3, as dev does.
+std::string DefaultDataDir();
 
 // `slipway dev`: the whole stack in one process on embedded defaults (dev.cc).
 void RegisterDev(CLI::App& app);

@@ -18,6 +18,7 @@
 #include <fstream>
 
 #include "base/crypto.h"
+#include "cli/credentials.h"
 #include "cmd/commands.h"
 #include "ctrl/ctrl_server.h"
 #include "gateway/gateway_server.h"
@@ -43,25 +44,6 @@ struct DevOptions {
   krane::KraneBackendConfig krane;
   ctrl::CtrlOptions ctrl;
 };
-
-std::string HomeDir() {
-  const char* home = std::getenv("HOME");
-  return home != nullptr && *home != '\0' ? home : ".";
-}
-
-std::string EnvOr(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-
-// Where the CLI looks for the dev stack's address and token (CONTRACTS: dev.json).
-std::string DefaultCredentialsFile() {
-  return EnvOr("XDG_CONFIG_HOME", HomeDir() + "/.config") + "/slipway/dev.json";
-}
-
-std::string DefaultDataDir() {
-  return EnvOr("XDG_DATA_HOME", HomeDir() + "/.local/share") + "/slipway";
-}
 
 // Writes a file only its owner can read, whole or not at all (temporary file, fsync, rename),
 // creating its directory when missing.
@@ -243,13 +225,20 @@ class DevStack {
 
 }  // namespace
 
+std::string DefaultDataDir() {
+  auto env = cli::ProcessEnvironment();
+  if (auto xdg = env("XDG_DATA_HOME"); xdg && !xdg->empty()) return *xdg + "/slipway";
+  if (auto home = env("HOME"); home && !home->empty()) return *home + "/.local/share/slipway";
+  return ".slipway";
+}
+
 void RegisterDev(CLI::App& app) {
   auto opts = std::make_shared<DevOptions>();
   CLI::App* cmd = app.add_subcommand(
       "dev", "the whole stack in one process: object store, ctrl, krane (docker), gateway");
   AddCtrlFlags(*cmd, opts->ctrl);
   opts->data_dir = DefaultDataDir();
-  opts->credentials_file = DefaultCredentialsFile();
+  opts->credentials_file = cli::DevCredentialsPath(cli::ProcessEnvironment()).string();
   cmd->add_option("--data", opts->data_dir, "where the stack keeps its databases and objects")
       ->envname("SLIPWAY_DATA_DIR")
       ->capture_default_str();

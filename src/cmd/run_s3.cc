@@ -11,16 +11,6 @@
 namespace slipway::cmd {
 namespace {
 
-// Where `slipway run s3` keeps its buckets when --data is not given: next to what `slipway dev`
-// keeps, under $XDG_DATA_HOME (or ~/.local/share).
-std::string DefaultDataDir() {
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
-    return std::string(xdg) + "/slipway/s3";
-  }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr && *home != '\0' ? home : ".") + "/.local/share/slipway/s3";
-}
-
 // "5368709120", "64MiB", "5GiB", "10MB": binary (KiB, MiB, GiB, TiB) and decimal (KB, MB, GB,
 // TB) units, as operators write sizes.
 std::string ParseSize(const std::string& text, uint64_t* out) {
@@ -58,7 +48,7 @@ void RegisterRunS3(CLI::App& run) {
   s3->add_option("--listen", opts->listen, "address to listen on")
       ->envname("S3_LISTEN")
       ->capture_default_str();
-  opts->data_dir = DefaultDataDir();
+  opts->data_dir = DefaultDataDir() + "/s3";
   s3->add_option("--data", opts->data_dir, "directory holding the buckets")
       ->envname("S3_DATA_DIR")
       ->capture_default_str();
