@@ -43,7 +43,7 @@ struct ListedContainer {
 enum class NetworkMode { kHost, kBridge };
 
 // Where one instance listens. With host networking both are the same loopback port; in bridge
-// mode the app binds container inside its namespace and dockerd publishes it on host.
+// mode the app binds `container` inside its namespace and dockerd publishes it on `host`.
 struct InstancePorts {
   int host = 0;       // on 127.0.0.1: slipway.port, the address, where krane probes
   int container = 0;  // PORT, what the app binds
