@@ -30,6 +30,12 @@ void RegisterRunKrane(CLI::App& run) {
                   "dockerd address for the docker backend")
       ->envname("DOCKER_HOST")
       ->capture_default_str();
+  cmd->add_option("--network-mode", opts->backend.network_mode,
+                  "how the docker backend networks containers: host (the app binds the loopback "
+                  "port krane gives it as PORT) or bridge (the app binds its own port, PORT, and "
+                  "dockerd publishes it on a loopback port)")
+      ->envname("KRANE_NETWORK_MODE")
+      ->capture_default_str();
   cmd->callback([opts] {
     net::BlockTerminationSignals();
     if (opts->token.empty()) {

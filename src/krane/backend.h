@@ -73,9 +73,17 @@ struct KraneBackendConfig {
   std::string backend = "docker";                           // KRANE_BACKEND
   std::string docker_host = "unix:///var/run/docker.sock";  // DOCKER_HOST
   int pids_limit = 4096;  // per container; a fork bomb stays inside its instance
+  // How the docker backend networks containers (KRANE_NETWORK_MODE):
+  //  "host":   the app shares the machine's network and binds the loopback port krane gives it
+  //            as PORT.
+  //  "bridge": the app binds its own port (DeploymentSpec::port, else 8080) inside its network
+  //            namespace, passed as PORT; dockerd publishes it on a krane-chosen loopback port.
+  // Either way the instance answers on 127.0.0.1:<krane's port>.
+  std::string network_mode = "host";
 };
 
-// InvalidArgument for an unknown backend name, Unimplemented for "kubernetes" (not built yet).
+// InvalidArgument for an unknown backend name or network mode, Unimplemented for "kubernetes"
+// (not built yet).
 Result<std::unique_ptr<KraneBackend>> MakeKraneBackend(const KraneBackendConfig& config);
 
 }  // namespace slipway::krane

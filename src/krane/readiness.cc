@@ -16,8 +16,25 @@
 namespace slipway::krane {
 namespace {
 
-// A non-blocking connect bounded by timeout; the connection is closed at once.
-ReadinessResult ProbeTcp(const std::string& host, int port, std::chrono::milliseconds timeout) {
+// After a connect through a forwarder: the connection is the app's when it stays open for
+// kForwardedHold or brings data; an end of stream or a reset is the forwarder giving up.
+ReadinessResult HoldsOpen(int fd, const std::string& where) {
+  pollfd pfd{fd, POLLIN | POLLRDHUP, 0};
+  int rc = ::poll(&pfd, 1, static_cast<int>(kForwardedHold.count()));
+  if (rc == 0) return {true, ""};
+  if (rc < 0) return {false, fmt::format("waiting on {} failed: {}", where, std::strerror(errno))};
+  char byte = 0;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return {true, ""};
+  return {false, fmt::format("{} accepts connections but closes them at once: the port is "
+                             "published, but the app inside the container does not listen yet",
+                             where)};
+}
+
+// A non-blocking connect bounded by timeout; the connection is closed at once (after
+// HoldsOpen when the route is forwarded).
+ReadinessResult ProbeTcp(const std::string& host, int port, std::chrono::milliseconds timeout,
+                         ProbeRoute route) {
   const std::string where = fmt::format("{}:{}", host, port);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -43,8 +60,13 @@ ReadinessResult ProbeTcp(const std::string& host, int port, std::chrono::millise
       if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     }
   }
+  if (err == 0) {
+    ReadinessResult result =
+        route == ProbeRoute::kForwarded ? HoldsOpen(fd, where) : ReadinessResult{true, ""};
+    ::close(fd);
+    return result;
+  }
   ::close(fd);
-  if (err == 0) return {true, ""};
   if (err == ECONNREFUSED)
     return {false, fmt::format("nothing accepts connections on {} yet", where)};
   return {false, fmt::format("connecting to {} failed: {}", where, std::strerror(err))};
@@ -72,9 +94,10 @@ ReadinessResult ProbeHttp(const std::string& host, int port, const std::string& 
 
 ReadinessResult ProbeReadiness(const std::string& host, int port,
                                const std::string& health_check_path,
-                               std::chrono::milliseconds timeout) {
+                               std::chrono::milliseconds timeout, ProbeRoute route) {
   if (port <= 0 || port > 65535) return {false, fmt::format("no valid port ({}) to probe", port)};
-  if (health_check_path.empty()) return ProbeTcp(host, port, timeout);
+  // Through a forwarder an HTTP answer needs the app, so only the TCP probe differs.
+  if (health_check_path.empty()) return ProbeTcp(host, port, timeout, route);
   return ProbeHttp(host, port, health_check_path, timeout);
 }
 

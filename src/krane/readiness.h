@@ -16,9 +16,22 @@ struct ReadinessResult {
   std::string detail;
 };
 
+inline constexpr std::chrono::milliseconds kDefaultProbeTimeout{800};
+
+// How the probe reaches the app.
+enum class ProbeRoute {
+  kDirect,  // the app itself listens on the address (host networking)
+  // A forwarder listens there (docker-proxy for a published port): it accepts every connection
+  // and closes it at once when the app behind it does not accept. A TCP probe then also needs
+  // the connection to stay open for a moment (kForwardedHold) or the peer to send data.
+  kForwarded,
+};
+inline constexpr std::chrono::milliseconds kForwardedHold{200};
+
 // host is a literal IPv4 address ("127.0.0.1").
 ReadinessResult ProbeReadiness(const std::string& host, int port,
                                const std::string& health_check_path,
-                               std::chrono::milliseconds timeout = std::chrono::milliseconds(800));
+                               std::chrono::milliseconds timeout = kDefaultProbeTimeout,
+                               ProbeRoute route = ProbeRoute::kDirect);
 
 }  // namespace slipway::krane

@@ -40,6 +40,15 @@ struct ListedContainer {
   int port = 0;       // from the slipway.port label, 0 when missing
 };
 
+enum class NetworkMode { kHost, kBridge };
+
+// Where one instance listens. With host networking both are the same loopback port; in bridge
+// mode the app binds `container` inside its namespace and dockerd publishes it on `host`.
+struct InstancePorts {
+  int host = 0;       // on 127.0.0.1: slipway.port, the address, where krane probes
+  int container = 0;  // PORT, what the app binds
+};
+
 std::string ContainerName(const std::string& deployment_id, int index) {
   return fmt::format("{}-{}", deployment_id, index);
 }
@@ -93,15 +102,26 @@ Result<int> PickFreeLoopbackPort(const std::set<int>& taken) {
       "net.ipv4.ip_local_port_range");
 }
 
+Result<NetworkMode> ParseNetworkMode(const std::string& mode) {
+  if (mode == "host") return NetworkMode::kHost;
+  if (mode == "bridge") return NetworkMode::kBridge;
+  return Status::InvalidArgument(fmt::format(
+      "unknown krane network mode \"{}\"; set --network-mode (KRANE_NETWORK_MODE) to host (the "
+      "app binds the loopback port krane gives it) or bridge (dockerd publishes the app's port "
+      "on a loopback port)",
+      mode));
+}
+
 class DockerBackend : public KraneBackend {
  public:
-  DockerBackend(KraneBackendConfig config, std::unique_ptr<EngineClient> engine)
-      : config_(std::move(config)), engine_(std::move(engine)) {}
+  DockerBackend(KraneBackendConfig config, NetworkMode network_mode,
+                std::unique_ptr<EngineClient> engine)
+      : config_(std::move(config)), network_mode_(network_mode), engine_(std::move(engine)) {}
 
   std::string_view name() const override { return "docker"; }
 
   Result<std::vector<Instance>> CreateDeployment(const DeploymentSpec& spec) override {
-    if (spec.port != 0 && spec.replicas > 1) {
+    if (network_mode_ == NetworkMode::kHost && spec.port != 0 && spec.replicas > 1) {
       return Status::InvalidArgument(fmt::format(
           "deployment \"{}\" asks for port {} and {} replicas, but with host networking every "
           "replica needs its own port: leave port at 0 so krane picks one per instance",
@@ -126,12 +146,9 @@ class DockerBackend : public KraneBackend {
         }
       }
       for (int index : missing) {
-        int port = spec.port;
-        if (port == 0) {
-          SLIPWAY_ASSIGN_OR_RETURN(port, PickFreeLoopbackPort(taken));
-        }
-        taken.insert(port);
-        SLIPWAY_ASSIGN_OR_RETURN(std::string id, CreateContainer(spec, index, port));
+        SLIPWAY_ASSIGN_OR_RETURN(InstancePorts ports, PortsFor(spec, taken));
+        taken.insert(ports.host);
+        SLIPWAY_ASSIGN_OR_RETURN(std::string id, CreateContainer(spec, index, ports));
         StartContainer(id, ContainerName(spec.ref.deployment_id, index));
       }
       // A krane that stopped between creating and starting a container left it "created".
@@ -185,6 +202,23 @@ class DockerBackend : public KraneBackend {
   static std::vector<std::string> DeploymentFilters(const DeploymentRef& ref) {
     return {LabelFilter(kLabelManagedBy, kManagedByValue),
             LabelFilter(kLabelDeployment, ref.deployment_id), LabelFilter(kLabelNamespace, ref.ns)};
+  }
+
+  // The ports of a new instance; host ports in taken are never handed out again.
+  Result<InstancePorts> PortsFor(const DeploymentSpec& spec, const std::set<int>& taken) const {
+    InstancePorts ports;
+    if (network_mode_ == NetworkMode::kBridge) {
+      // The spec's port is inside the container: the host side is always krane's to choose.
+      SLIPWAY_ASSIGN_OR_RETURN(ports.host, PickFreeLoopbackPort(taken));
+      ports.container = spec.port != 0 ? spec.port : kDefaultBridgeContainerPort;
+      return ports;
+    }
+    ports.host = spec.port;
+    if (ports.host == 0) {
+      SLIPWAY_ASSIGN_OR_RETURN(ports.host, PickFreeLoopbackPort(taken));
+    }
+    ports.container = ports.host;
+    return ports;
   }
 
   static std::vector<int> MissingReplicas(const DeploymentSpec& spec,
@@ -264,25 +298,35 @@ class DockerBackend : public KraneBackend {
     return Status::Ok();
   }
 
-  Result<std::string> CreateContainer(const DeploymentSpec& spec, int index, int port) {
+  Result<std::string> CreateContainer(const DeploymentSpec& spec, int index,
+                                      const InstancePorts& ports) {
+    const bool bridge = network_mode_ == NetworkMode::kBridge;
     const std::string name = ContainerName(spec.ref.deployment_id, index);
     Json env = Json::array();
     for (const auto& [key, value] : spec.env) {
       // PORT is krane's to give: it is where krane probes and where the gateway connects.
       if (key != "PORT") env.push_back(key + "=" + value);
     }
-    env.push_back(fmt::format("PORT={}", port));
+    env.push_back(fmt::format("PORT={}", ports.container));
 
     Json labels = {{kLabelManagedBy, kManagedByValue},
                    {kLabelDeployment, spec.ref.deployment_id},
                    {kLabelNamespace, spec.ref.ns},
-                   {kLabelPort, std::to_string(port)}};
+                   {kLabelPort, std::to_string(ports.host)}};
     if (!spec.health_check_path.empty()) labels[kLabelHealthCheckPath] = spec.health_check_path;
+    if (bridge) labels[kLabelContainerPort] = std::to_string(ports.container);
 
     Json host_config = {{"RestartPolicy", {{"Name", "unless-stopped"}}},
                         {"Init", true},
-                        {"NetworkMode", "host"},
+                        {"NetworkMode", bridge ? "bridge" : "host"},
                         {"PidsLimit", config_.pids_limit}};
+    const std::string exposed = fmt::format("{}/tcp", ports.container);
+    if (bridge) {
+      // Loopback only, like host mode: nothing off this machine reaches the instance.
+      host_config["PortBindings"] = {
+          {exposed,
+           Json::array({{{"HostIp", kInstanceHost}, {"HostPort", std::to_string(ports.host)}}})}};
+    }
     if (spec.memory_mib > 0) {
       const int64_t bytes = int64_t{spec.memory_mib} * 1024 * 1024;
       host_config["Memory"] = bytes;
@@ -292,6 +336,7 @@ class DockerBackend : public KraneBackend {
 
     Json body = {
         {"Image", spec.image}, {"Env", env}, {"Labels", labels}, {"HostConfig", host_config}};
+    if (bridge) body["ExposedPorts"] = {{exposed, Json::object()}};
     SLIPWAY_ASSIGN_OR_RETURN(
         auto reply,
         engine_->Call("POST", "/containers/create?name=" + net::UriEncode(name), body.dump()));
@@ -306,7 +351,12 @@ class DockerBackend : public KraneBackend {
     if (!created.is_object() || !created.contains("Id")) {
       return Status::Internal("dockerd created container " + name + " but reported no id");
     }
-    spdlog::info("created container {} ({}) on port {}", name, spec.image, port);
+    if (bridge) {
+      spdlog::info("created container {} ({}) on port {} (published from container port {})", name,
+                   spec.image, ports.host, ports.container);
+    } else {
+      spdlog::info("created container {} ({}) on port {}", name, spec.image, ports.host);
+    }
     return created["Id"].get<std::string>();
   }
 
@@ -353,8 +403,13 @@ class DockerBackend : public KraneBackend {
         instance.reason = WithLogTail(verdict.reason, c);
         break;
       case ContainerVerdict::Phase::kProbe: {
+        // A published port (bridge mode) is answered by docker-proxy before the app listens.
+        const ProbeRoute route = LabelOf(labels, kLabelContainerPort).empty()
+                                     ? ProbeRoute::kDirect
+                                     : ProbeRoute::kForwarded;
         ReadinessResult probe =
-            ProbeReadiness(kInstanceHost, port, LabelOf(labels, kLabelHealthCheckPath));
+            ProbeReadiness(kInstanceHost, port, LabelOf(labels, kLabelHealthCheckPath),
+                           kDefaultProbeTimeout, route);
         if (probe.ready) {
           instance.status = InstanceStatus::kRunning;
         } else if (verdict.crashed_before) {
@@ -410,6 +465,7 @@ class DockerBackend : public KraneBackend {
   }
 
   KraneBackendConfig config_;
+  NetworkMode network_mode_;
   std::unique_ptr<EngineClient> engine_;
   std::mutex create_mu_;
 };
@@ -417,8 +473,10 @@ class DockerBackend : public KraneBackend {
 }  // namespace
 
 Result<std::unique_ptr<KraneBackend>> MakeDockerBackend(const KraneBackendConfig& config) {
+  SLIPWAY_ASSIGN_OR_RETURN(NetworkMode network_mode, ParseNetworkMode(config.network_mode));
   SLIPWAY_ASSIGN_OR_RETURN(auto engine, EngineClient::Connect(config.docker_host));
-  return std::unique_ptr<KraneBackend>(std::make_unique<DockerBackend>(config, std::move(engine)));
+  return std::unique_ptr<KraneBackend>(
+      std::make_unique<DockerBackend>(config, network_mode, std::move(engine)));
 }
 
 }  // namespace slipway::krane::docker
