@@ -31,6 +31,7 @@
 #include "net/http_server.h"
 #include "slipway/ctrl/v1/deployment.pb.h"
 #include "storage/s3_server.h"
+#include "support/docker_api.h"
 #include "support/test_support.h"
 
 namespace slipway::ctrl::deploy_test {
@@ -55,20 +56,7 @@ inline std::string Image(const std::string& name) {
 
 // dockerd's API, to check what happened behind krane.
 inline Result<Json> Docker(const std::string& method, const std::string& path) {
-  static net::HttpClient* http = new net::HttpClient();
-  net::ClientRequest req;
-  req.method = method;
-  req.unix_socket = "/var/run/docker.sock";
-  req.url = "http://docker/v1.41" + path;
-  req.timeout = 30s;
-  auto resp = http->Do(req);
-  if (!resp.ok()) return resp.status();
-  if (resp->status >= 300 && resp->status != 404) {
-    return Status::Internal(method + " " + path + ": HTTP " + std::to_string(resp->status) + " " +
-                            resp->body);
-  }
-  if (resp->body.empty()) return Json();
-  return Json::parse(resp->body, nullptr, false);
+  return slipway::testing::DockerApi(method, path);
 }
 
 // `docker ps -a --filter label=slipway.deployment=<id>`.

@@ -23,6 +23,7 @@
 #include "net/http.h"
 #include "net/http_client.h"
 #include "slipway/krane/v1/deployment.pb.h"
+#include "support/docker_api.h"
 #include "support/test_support.h"
 
 namespace slipway::krane {
@@ -48,20 +49,7 @@ std::string RunId() {
 
 // Calls dockerd's API directly, to check what krane did behind its own API.
 Result<Json> Docker(const std::string& method, const std::string& path) {
-  static net::HttpClient* http = new net::HttpClient();
-  net::ClientRequest req;
-  req.method = method;
-  req.unix_socket = "/var/run/docker.sock";
-  req.url = "http://docker/v1.41" + path;
-  req.timeout = 30s;
-  auto resp = http->Do(req);
-  if (!resp.ok()) return resp.status();
-  if (resp->status >= 300 && resp->status != 404) {
-    return Status::Internal(method + " " + path + ": HTTP " + std::to_string(resp->status) + " " +
-                            resp->body);
-  }
-  if (resp->body.empty()) return Json();
-  return Json::parse(resp->body, nullptr, false);
+  return slipway::testing::DockerApi(method, path);
 }
 
 // The containers carrying label=value, as GET /containers/json lists them.
