@@ -225,20 +225,7 @@ class SocketStream {
         ec = asio::error::eof;
         return 0;
       }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        ec = ErrnoCode(errno);
-        return 0;
-      }
-      int r = PollOne(fd_, POLLIN, read_timeout_);
-      if (r == 0) {
-        ec = beast::error::timeout;
-        return 0;
-      }
-      if (r < 0) {
-        ec = ErrnoCode(errno);
-        return 0;
-      }
+      if (!ReadyToRetry(POLLIN, read_timeout_, ec)) return 0;
     }
   }
 
@@ -252,21 +239,28 @@ class SocketStream {
         ec = {};
         return static_cast<size_t>(n);
       }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        ec = ErrnoCode(errno);
-        return 0;
-      }
-      int r = PollOne(fd_, POLLOUT, write_timeout_);
-      if (r == 0) {
-        ec = beast::error::timeout;
-        return 0;
-      }
-      if (r < 0) {
-        ec = ErrnoCode(errno);
-        return 0;
-      }
+      if (!ReadyToRetry(POLLOUT, write_timeout_, ec)) return 0;
     }
+  }
+
+  // After a call on the non-blocking socket failed (errno set): true to call again (EINTR, or
+  // the socket became ready within timeout); false with ec set (a real error, or the timeout).
+  bool ReadyToRetry(short events, Millis timeout, error_code& ec) {
+    if (errno == EINTR) return true;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ec = ErrnoCode(errno);
+      return false;
+    }
+    int r = PollOne(fd_, events, timeout);
+    if (r == 0) {
+      ec = beast::error::timeout;
+      return false;
+    }
+    if (r < 0) {
+      ec = ErrnoCode(errno);
+      return false;
+    }
+    return true;
   }
 
   int fd_;
