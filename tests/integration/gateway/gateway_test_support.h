@@ -27,6 +27,7 @@
 #include "net/http.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "support/loopback_socket.h"
 
 namespace slipway::gateway::testing {
 
@@ -256,65 +257,11 @@ class RawUpstream {
 };
 
 // A raw TCP client, to speak what HTTP clients will not (an upgraded connection).
-class RawClient {
+class RawClient : public slipway::testing::LoopbackSocket {
  public:
-  explicit RawClient(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    timeval tv{10, 0};  // a broken gateway fails the test instead of hanging it
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  explicit RawClient(uint16_t port) : LoopbackSocket(port, std::chrono::seconds(10)) {
+    EXPECT_TRUE(connected()) << "cannot connect to 127.0.0.1:" << port;
   }
-  ~RawClient() { ::close(fd_); }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  bool Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-  // The response head up to and including the empty line; "" on EOF or timeout.
-  std::string ReadHead() {
-    size_t end;
-    while ((end = pending_.find("\r\n\r\n")) == std::string::npos) {
-      if (!Fill()) return "";
-    }
-    std::string head = pending_.substr(0, end + 4);
-    pending_.erase(0, end + 4);
-    return head;
-  }
-  bool ReadExactly(size_t n, std::string* out) {
-    while (pending_.size() < n) {
-      if (!Fill()) return false;
-    }
-    *out = pending_.substr(0, n);
-    pending_.erase(0, n);
-    return true;
-  }
-  // True when the peer closes (EOF or reset) with nothing more to read.
-  bool Closed() {
-    if (!pending_.empty()) return false;
-    char c;
-    return ::recv(fd_, &c, 1, 0) <= 0;
-  }
-
- private:
-  bool Fill() {
-    char buf[65536];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) return false;
-    pending_.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-  int fd_ = -1;
-  std::string pending_;
 };
 
 // The partition database as ctrl and krane write it.

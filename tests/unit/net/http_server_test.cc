@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "base/crypto.h"
+#include "support/loopback_socket.h"
 
 namespace slipway::net {
 namespace {
@@ -31,76 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 // ----- raw socket client --------------------------------------------------------------------
 
-class Socket {
- public:
-  explicit Socket(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    timeval tv{5, 0};  // a broken server fails the test instead of hanging it
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  }
-  ~Socket() { ::close(fd_); }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-
-  bool connected() const { return connected_; }
-
-  bool Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  // Reads exactly n bytes (from what was buffered first); false on EOF or timeout.
-  bool ReadExactly(size_t n, std::string* out) {
-    while (pending_.size() < n) {
-      if (!Fill()) return false;
-    }
-    *out = pending_.substr(0, n);
-    pending_.erase(0, n);
-    return true;
-  }
-
-  bool ReadLine(std::string* line) {
-    size_t eol;
-    while ((eol = pending_.find("\r\n")) == std::string::npos) {
-      if (!Fill()) return false;
-    }
-    *line = pending_.substr(0, eol);
-    pending_.erase(0, eol + 2);
-    return true;
-  }
-
-  // True when the server closes the connection within timeout (EOF or reset), with no
-  // further bytes arriving first.
-  bool ClosedWithin(std::chrono::milliseconds timeout) {
-    if (!pending_.empty()) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
-    char c;
-    return ::recv(fd_, &c, 1, 0) <= 0;
-  }
-
- private:
-  bool Fill() {
-    char buf[65536];
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    if (n <= 0) return false;
-    pending_.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-
-  int fd_;
-  bool connected_ = false;
-  std::string pending_;
-};
+using Socket = slipway::testing::LoopbackSocket;
 
 struct Response {
   int status = 0;
