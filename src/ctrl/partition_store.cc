@@ -73,7 +73,7 @@ Result<std::vector<std::string>> PartitionStore::WaitForGateways(
   while (true) {
     SLIPWAY_ASSIGN_OR_RETURN(
         auto rows, db_.Query("SELECT gateway_id FROM gateway_loads WHERE loaded_at > $1 AND "
-                             "loaded_at < $2 ORDER BY gateway_id",
+                             "loaded_at <= $2 ORDER BY gateway_id",
                              {since_ms - kLiveWindowMs, since_ms}));
     std::vector<std::string> behind;
     for (const auto& r : rows) behind.push_back(r["gateway_id"].AsText());

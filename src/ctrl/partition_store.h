@@ -41,7 +41,8 @@ class PartitionStore {
   Result<std::string> RouteOf(const std::string& hostname);
 
   // Blocks until every live gateway (one that loaded its routes in the last 10 s) serves a table
-  // loaded at or after since_ms, or until timeout; returns the ids of gateways still behind
+  // whose load began after since_ms (a load begun in the same millisecond may predate the
+  // change, so it does not count), or until timeout; returns the ids of gateways still behind
   // (empty when all caught up). Gateways record their loads in gateway_loads.
   Result<std::vector<std::string>> WaitForGateways(int64_t since_ms,
                                                    std::chrono::milliseconds timeout);
