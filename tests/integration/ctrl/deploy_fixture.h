@@ -92,7 +92,11 @@ inline void BuildAppImages(const std::filesystem::path& dir) {
       "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\nCOPY plain /plain\n";
   const std::string httpd = "exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h ";
   auto build = [&](const std::string& name, const std::string& cmd) {
-    std::ofstream(dir / "Dockerfile") << base << cmd << "\n";
+    // The label makes this process's image its own: ctest runs the suite's tests as parallel
+    // processes, and without it their identical builds would share one image id, which one
+    // process's RemoveAppImages() could delete from under another's fresh tag.
+    std::ofstream(dir / "Dockerfile") << base << "LABEL slipway.test-run=" << RunTag() << "\n"
+                                      << cmd << "\n";
     auto result = testing::RunCommand("tar -C '" + dir.string() +
                                       "' -c . | /usr/bin/docker build -q -t " + Image(name) + " -");
     ASSERT_EQ(result.exit_code, 0) << "building " << Image(name) << ": " << result.output;
