@@ -91,7 +91,7 @@ class CliTest : public ::testing::Test {
   void TearDown() override {
     // The images this test's builds made are tagged <project>:<id>; remove those tags only.
     RunCommand(std::string(kDocker) + " images " + Quote(project_) +
-               " --format '{{.Repository}}:{{.Tag}}' | xargs -r " + kDocker + " rmi -f");
+               " --format '{{.Repository}}:{{.Tag}}' | xargs -r " + kDocker + " rmi -f --no-prune");
     if (ctrl_) ctrl_->Signal(SIGTERM), ctrl_->Wait(std::chrono::seconds(10));
     if (s3_) s3_->Signal(SIGTERM), s3_->Wait(std::chrono::seconds(10));
   }

@@ -146,7 +146,9 @@ inline std::string LocalImageId(const std::string& reference) {
   return j.is_object() ? j.value("Id", "") : "";
 }
 
-// Removes every local image of the repositories `<registry>/<project>` and `<project>`.
+// Removes every local image of the repositories `<registry>/<project>` and `<project>`. Untagged
+// parents stay (noprune): ctest runs tests as parallel processes, and a parent may be the build
+// cache another process's classic build is using at that moment.
 inline void RemoveImagesOf(const std::string& project) {
   for (std::string repo : {project, std::string(kRegistry) + "/" + project}) {
     Json filters = {{"reference", Json::array({repo})}};
@@ -156,7 +158,8 @@ inline void RemoveImagesOf(const std::string& project) {
     if (!images.is_array()) continue;
     for (const Json& image : images) {
       for (const Json& tag : image.value("RepoTags", Json::array())) {
-        (void)DockerApi("DELETE", "/images/" + net::UriEncode(tag.get<std::string>()) + "?force=1");
+        (void)DockerApi("DELETE",
+                        "/images/" + net::UriEncode(tag.get<std::string>()) + "?force=1&noprune=1");
       }
     }
   }

@@ -110,7 +110,7 @@ inline void BuildAppImages(const std::filesystem::path& dir) {
 
 inline void RemoveAppImages() {
   for (const char* name : {"hello", "plain", "crash", "sleeper", "slow"}) {
-    (void)Docker("DELETE", "/images/" + net::UriEncode(Image(name)) + "?force=1");
+    (void)Docker("DELETE", "/images/" + net::UriEncode(Image(name)) + "?force=1&noprune=1");
   }
 }
 

@@ -237,7 +237,7 @@ TEST_F(DeployFlowTest, ContextUploadedBuiltAndDeployedReachesReady) {
 
   ctrl_->Shutdown();
   RemoveContainersOf(id);
-  (void)Docker("DELETE", "/images/" + net::UriEncode("built:" + id) + "?force=1");
+  (void)Docker("DELETE", "/images/" + net::UriEncode("built:" + id) + "?force=1&noprune=1");
 }
 
 TEST_F(DeployFlowTest, SecondDeployMovesEnvironmentAndBranchHostsButNotTheFirstsOwn) {
