@@ -31,13 +31,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # The usual ports when free, others when something already listens there.
 port_or_free() { if curl -s -o /dev/null -m 1 "http://127.0.0.1:$1/"; then free_port; else echo "$1"; fi; }
 GW=$(port_or_free 8080) CTRL=$(port_or_free 7000) KRANE=$(port_or_free 7070) S3=$(port_or_free 9000)
+GW_ADMIN=$(port_or_free 8081)
 
 # The demo keeps its data and CLI credentials apart from a developer's own `slipway dev`.
 export XDG_CONFIG_HOME=$WORK/config XDG_DATA_HOME=$WORK/data
 
 echo "==> starting the stack: slipway dev (data in $WORK/data)"
 build/slipway dev --data "$WORK/data" --listen "127.0.0.1:$CTRL" --gateway-listen "127.0.0.1:$GW" \
-  --krane-listen "127.0.0.1:$KRANE" --s3-listen "127.0.0.1:$S3" >"$WORK/dev.out" 2>"$WORK/dev.log" &
+  --krane-listen "127.0.0.1:$KRANE" --s3-listen "127.0.0.1:$S3" --gateway-admin-listen "127.0.0.1:$GW_ADMIN" \
+  >"$WORK/dev.out" 2>"$WORK/dev.log" &
 DEV_PID=$!
 for _ in $(seq 300); do
   [[ -f $XDG_CONFIG_HOME/slipway/dev.json ]] && break

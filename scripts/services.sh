@@ -3,7 +3,12 @@
 #   dockerd   (Debian docker.io) on /var/run/docker.sock, with no bridge and no iptables, so
 #             containers and builds only ever use host networking on loopback;
 #   registry  (Debian docker-registry) on 127.0.0.1:5000, storage under /var/lib/slipway-registry;
-#   base-images  slipway/busybox:1, made locally from busybox-static (needs dockerd).
+#   base-images  slipway/busybox:1, made locally from busybox-static (needs dockerd);
+#   buildkitd (BuildKit from the Go module proxy, built once and cached) on
+#             unix:///run/slipway-buildkit/buildkitd.sock and tcp://127.0.0.1:1234 with mTLS:
+#             scripts/buildkitd.sh, whose `env` prints the settings that reach it;
+#   kubernetes   a real control plane, a kubelet and kwok nodes on loopback (scripts/kubernetes.sh;
+#             built once and cached, about 22 minutes the first time).
 # Idempotent. Logs go to /var/log/slipway-*.log.
 set -euo pipefail
 
@@ -51,12 +56,24 @@ YML
   return 1
 }
 
-# slipway/busybox:1: a two-megabyte base image made from Debian's busybox-static (no registry
-# needed): /bin/busybox and /bin/sh. examples/ and tests build FROM it.
+# slipway/busybox:1: a two-megabyte base image made from Debian's busybox-static: /bin/busybox
+# and /bin/sh. examples/ and tests build FROM it; dockerd has it locally, BuildKit pulls it from
+# the local registry.
 ensure_base_images() {
-  if /usr/bin/docker image inspect slipway/busybox:1 >/dev/null 2>&1; then
-    return 0
+  if ! /usr/bin/docker image inspect slipway/busybox:1 >/dev/null 2>&1; then
+    make_busybox_image
   fi
+  # BuildKit daemons see registries, not dockerd's images: the local registry (their Docker Hub
+  # mirror, see scripts/buildkitd.sh) carries the base image under the same name.
+  if curl -fsS -o /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null &&
+    ! curl -fsS -o /dev/null -I http://127.0.0.1:5000/v2/slipway/busybox/manifests/1 2>/dev/null; then
+    echo "services: pushing slipway/busybox:1 to the local registry (for BuildKit builds)"
+    /usr/bin/docker tag slipway/busybox:1 127.0.0.1:5000/slipway/busybox:1
+    /usr/bin/docker push -q 127.0.0.1:5000/slipway/busybox:1 >/dev/null
+  fi
+}
+
+make_busybox_image() {
   echo "services: making the base image slipway/busybox:1 from /bin/busybox"
   local root
   root=$(mktemp -d)
@@ -73,6 +90,8 @@ for s in "${@:-dockerd registry base-images}"; do
       dockerd) start_dockerd ;;
       registry) start_registry ;;
       base-images) start_dockerd && ensure_base_images ;;
+      buildkitd) "$(dirname "$0")/buildkitd.sh" start ;;
+      kubernetes) start_registry && "$(dirname "$0")/kubernetes.sh" start ;;
       *) echo "services: unknown service $one" >&2; exit 2 ;;
     esac
   done

@@ -6,15 +6,17 @@ cd "$(dirname "$0")/.."
 
 # The product's build dependencies (Debian packages only) and the real peers its tests use.
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config clang-format
+  build-essential cmake ninja-build ccache pkg-config clang-format clang
   libboost1.81-dev libboost-url1.81-dev
   protobuf-compiler libprotobuf-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev
   libsqlite3-dev libpq-dev libarchive-dev libisal-dev libdeflate-dev
-  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libyaml-cpp-dev
+  libgrpc++-dev protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl jq awscli nodejs npm
+  curl jq sqlite3 awscli nodejs npm python3-boto3 python3-venv python3-pip python3-prometheus-client
   docker.io docker-registry busybox-static postgresql wrk
+  runc openssl apache2-utils containerd containernetworking-plugins
 )
 
 missing=()
@@ -49,3 +51,10 @@ if [[ -f $peers/package-lock.json ]]; then
     echo "$want" >"$stamp"
   fi
 fi
+
+# A current boto3 from PyPI, beside Debian's, for the object store's conformance tests.
+scripts/s3-test-venv.sh >/dev/null
+
+# oasdiff, the reference OpenAPI diff tool the contract diff is compared with, built once per
+# version from the Go module proxy into /var/cache/slipway (tests/peers/oasdiff/build.sh).
+tests/peers/oasdiff/build.sh >/dev/null

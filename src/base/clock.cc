@@ -78,12 +78,18 @@ bool ParseAmzDate(std::string_view s, std::chrono::system_clock::time_point* out
   tm.tm_hour = num(9, 2);
   tm.tm_min = num(11, 2);
   tm.tm_sec = num(13, 2);
-  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
       tm.tm_sec > 60) {
     return false;
   }
-  std::time_t tt = timegm(&tm);
-  *out = std::chrono::system_clock::from_time_t(tt);
+  return TimePointFromTimeT(timegm(&tm), out);
+}
+
+bool TimePointFromTimeT(std::time_t t, std::chrono::system_clock::time_point* out) {
+  constexpr std::time_t kYear1900 = -2208988800;  // 1900-01-01T00:00:00Z
+  constexpr std::time_t kYear2201 = 7289654400;   // 2201-01-01T00:00:00Z
+  if (t < kYear1900 || t >= kYear2201) return false;
+  *out = std::chrono::system_clock::from_time_t(t);
   return true;
 }
 

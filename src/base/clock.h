@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <ctime>
 #include <string>
 
 namespace slipway {
@@ -34,7 +35,10 @@ std::string FormatAmzDate(std::chrono::system_clock::time_point t);
 std::string FormatHttpDate(std::chrono::system_clock::time_point t);
 // "2013-05-24T00:00:00.000Z" (ISO 8601 extended, UTC), as S3's XML uses it.
 std::string FormatIso8601(std::chrono::system_clock::time_point t);
-// Parses "20130524T000000Z"; false on malformed input.
+// Parses "20130524T000000Z"; false on malformed input and on years outside 1900..2200.
 bool ParseAmzDate(std::string_view s, std::chrono::system_clock::time_point* out);
+// Seconds since the epoch as a time point; false outside the years 1900..2200, so that no
+// date a client sends can overflow system_clock (nanoseconds in 64 bits end in 1677 and 2262).
+bool TimePointFromTimeT(std::time_t t, std::chrono::system_clock::time_point* out);
 
 }  // namespace slipway

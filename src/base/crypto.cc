@@ -101,4 +101,73 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+namespace {
+
+constexpr size_t kGcmNonceBytes = 12;
+constexpr size_t kGcmTagBytes = 16;
+
+struct CipherContext {
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  ~CipherContext() { EVP_CIPHER_CTX_free(ctx); }
+};
+
+const unsigned char* Bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+Status CheckAesKey(std::string_view key) {
+  if (key.size() != 32) {
+    return Status::InvalidArgument("an AES-256 key is 32 bytes, not " + std::to_string(key.size()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> AesGcmSeal(std::string_view key, std::string_view plaintext,
+                               std::string_view aad) {
+  SLIPWAY_RETURN_IF_ERROR(CheckAesKey(key));
+  std::string out(kGcmNonceBytes + plaintext.size() + kGcmTagBytes, '\0');
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+  if (RAND_bytes(nonce, kGcmNonceBytes) != 1) {
+    return Status::Internal("RAND_bytes failed: the system has no entropy source");
+  }
+  CipherContext c;
+  int len = 0;
+  bool ok = c.ctx != nullptr &&
+            EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, Bytes(key), nonce) == 1 &&
+            EVP_EncryptUpdate(c.ctx, nullptr, &len, Bytes(aad), static_cast<int>(aad.size())) == 1 &&
+            EVP_EncryptUpdate(c.ctx, nonce + kGcmNonceBytes, &len, Bytes(plaintext),
+                              static_cast<int>(plaintext.size())) == 1 &&
+            EVP_EncryptFinal_ex(c.ctx, nonce + kGcmNonceBytes + len, &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, kGcmTagBytes,
+                                nonce + kGcmNonceBytes + plaintext.size()) == 1;
+  if (!ok) return Status::Internal("AES-256-GCM encryption failed in OpenSSL");
+  return out;
+}
+
+Result<std::string> AesGcmOpen(std::string_view key, std::string_view sealed, std::string_view aad) {
+  SLIPWAY_RETURN_IF_ERROR(CheckAesKey(key));
+  if (sealed.size() < kGcmNonceBytes + kGcmTagBytes) {
+    return Status::PermissionDenied("the ciphertext is too short to be AES-256-GCM output");
+  }
+  const size_t n = sealed.size() - kGcmNonceBytes - kGcmTagBytes;
+  std::string out(n, '\0');
+  std::string tag(sealed.substr(kGcmNonceBytes + n));
+  CipherContext c;
+  int len = 0;
+  bool ok = c.ctx != nullptr &&
+            EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, Bytes(key), Bytes(sealed)) == 1 &&
+            EVP_DecryptUpdate(c.ctx, nullptr, &len, Bytes(aad), static_cast<int>(aad.size())) == 1 &&
+            EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(out.data()), &len,
+                              Bytes(sealed) + kGcmNonceBytes, static_cast<int>(n)) == 1 &&
+            EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kGcmTagBytes, tag.data()) == 1;
+  // The tag is checked by the final call: only then is the plaintext trustworthy.
+  if (!ok || EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(out.data()) + len, &len) != 1) {
+    return Status::PermissionDenied(
+        "the ciphertext does not open with this key (a different key, or changed bytes)");
+  }
+  return out;
+}
+
 }  // namespace slipway

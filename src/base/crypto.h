@@ -1,4 +1,5 @@
-// Hashing and encoding primitives (OpenSSL underneath): SHA-256, HMAC-SHA256, hex, base64.
+// Hashing, encoding and encryption primitives (OpenSSL underneath): SHA-256, HMAC-SHA256, hex,
+// base64, AES-256-GCM.
 // All functions are pure and thread-safe.
 #pragma once
 
@@ -7,6 +8,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "base/status.h"
 
 namespace slipway {
 
@@ -44,7 +47,16 @@ class Sha256Stream {
 // Cryptographically random bytes, hex encoded (2 * n characters).
 std::string RandomHex(size_t n);
 
-// Constant-time equality for secrets and signatures.
+// Constant-time equality for secrets and signatures (CRYPTO_memcmp; only the lengths leak).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+// AES-256-GCM with a random 96-bit nonce: returns nonce | ciphertext | 16-byte tag. `aad` is
+// authenticated, not encrypted: binding a ciphertext to where it is stored means it cannot be
+// moved to another record and still open. `key` must be 32 bytes.
+Result<std::string> AesGcmSeal(std::string_view key, std::string_view plaintext,
+                               std::string_view aad);
+// The inverse; PermissionDenied when the key or aad is not the one it was sealed with, or the
+// bytes were changed (the tag does not match).
+Result<std::string> AesGcmOpen(std::string_view key, std::string_view sealed, std::string_view aad);
 
 }  // namespace slipway

@@ -9,7 +9,7 @@ namespace slipway {
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   auto invalid = [&] {
     return Status::InvalidArgument(fmt::format(
-        "\"{}\" is not a duration (write it like 250ms, 15s, 5m, 1h or 1h30m)", text));
+        "\"{}\" is not a duration (write it like 250ms, 15s, 5m, 1h, 1h30m or 30d)", text));
   };
   if (text.empty()) return invalid();
   double total_ms = 0;
@@ -40,6 +40,8 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
       scale = 60'000;
     } else if (unit == "h") {
       scale = 3'600'000;
+    } else if (unit == "d") {
+      scale = 86'400'000;
     } else {
       return invalid();
     }
@@ -51,6 +53,7 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
 
 std::string FormatDuration(std::chrono::milliseconds d) {
   int64_t ms = d.count();
+  if (ms % 86'400'000 == 0 && ms != 0) return fmt::format("{}d", ms / 86'400'000);
   if (ms % 3'600'000 == 0 && ms != 0) return fmt::format("{}h", ms / 3'600'000);
   if (ms % 60'000 == 0 && ms != 0) return fmt::format("{}m", ms / 60'000);
   if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);

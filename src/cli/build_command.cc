@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/context_upload.h"
 #include "cli/deployment_view.h"
+#include "cli/follow.h"
 #include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "slipway/ctrl/v1/build.pb.h"
@@ -24,31 +25,16 @@ struct BuildOutcome {
   std::string error;
 };
 
-// Polls GetBuild until the build is over, printing log lines as they arrive.
-Status FollowBuild(const CtrlApi& ctrl, const CommonOptions& common, Console& console,
-                   BuildOutcome* out) {
-  pb::GetBuildRequest req;
-  req.set_build_id(out->build_id);
-  auto started = std::chrono::steady_clock::now();
-  while (true) {
-    pb::GetBuildResponse resp;
-    SLIPWAY_RETURN_IF_ERROR(ctrl.CallPatiently("BuildService", "GetBuild", req, &resp,
-                                               kControlPlanePatience, ReportOutage(console)));
-    for (const auto& line : resp.log()) {
-      PrintLogLine(console, line.text(), "");
-      req.set_log_after(line.seq());
-    }
-    out->status = BuildStatusName(resp.status());
-    if (resp.status() == pb::BUILD_STATUS_SUCCEEDED || resp.status() == pb::BUILD_STATUS_FAILED) {
-      out->image = resp.image();
-      out->error = resp.error();
-      return Status::Ok();
-    }
-    SLIPWAY_RETURN_IF_ERROR(WaitForNextPoll(console, common.poll_interval, [&] {
-      return fmt::format("Building ({}) {}", out->status == "QUEUED" ? "queued" : "running",
-                         FormatElapsed(std::chrono::steady_clock::now() - started));
-    }));
-  }
+// Follows the build to its end (follow.h), printing log lines as they arrive.
+Status AwaitBuild(const CtrlApi& ctrl, const CommonOptions& common, Console& console,
+                  BuildOutcome* out) {
+  pb::GetBuildResponse last;
+  Status st = FollowBuild(ctrl, out->build_id, common.poll_interval, console, &last);
+  if (last.status() != pb::BUILD_STATUS_UNSPECIFIED) out->status = BuildStatusName(last.status());
+  SLIPWAY_RETURN_IF_ERROR(st);
+  out->image = last.image();
+  out->error = last.error();
+  return Status::Ok();
 }
 
 Status Build(const BuildCommandOptions& o, Console& console, BuildOutcome* out) {
@@ -61,13 +47,16 @@ Status Build(const BuildCommandOptions& o, Console& console, BuildOutcome* out) 
   req.set_project(settings.project);
   req.set_context_key(context.context_key);
   req.set_dockerfile(context.dockerfile);
+  req.set_platform(settings.platform);
+  req.set_target(settings.target);
+  req.set_no_cache(settings.no_cache);
   for (const auto& [k, v] : settings.build_args) (*req.mutable_build_args())[k] = v;
   pb::CreateBuildResponse resp;
   SLIPWAY_RETURN_IF_ERROR(ctrl->Call("BuildService", "CreateBuild", req, &resp));
   out->build_id = resp.build_id();
   out->status = "QUEUED";
   console.Line(fmt::format("Build {} started (project {})", out->build_id, settings.project));
-  return FollowBuild(*ctrl, o.common, console, out);
+  return AwaitBuild(*ctrl, o.common, console, out);
 }
 
 }  // namespace

@@ -10,10 +10,11 @@
 
 namespace slipway::cli {
 
-Result<std::unique_ptr<CtrlApi>> OpenCtrl(const ConnectionFlags& flags) {
+Result<std::unique_ptr<CtrlApi>> OpenCtrl(const ConnectionFlags& flags,
+                                          std::chrono::milliseconds timeout) {
   EnvLookup env = ProcessEnvironment();
   SLIPWAY_ASSIGN_OR_RETURN(Connection c, ResolveConnection(flags, env, DevCredentialsPath(env)));
-  return std::make_unique<CtrlApi>(std::move(c));
+  return std::make_unique<CtrlApi>(std::move(c), timeout);
 }
 
 Result<ProjectSettings> LoadProjectSettings(const std::filesystem::path& dir,

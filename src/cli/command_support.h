@@ -17,8 +17,9 @@
 namespace slipway::cli {
 
 // The control plane as the flags, the environment and the dev credentials file say (in that
-// order; see credentials.h). No network traffic yet.
-Result<std::unique_ptr<CtrlApi>> OpenCtrl(const ConnectionFlags& flags);
+// order; see credentials.h). No network traffic yet. Each call may take up to `timeout`.
+Result<std::unique_ptr<CtrlApi>> OpenCtrl(const ConnectionFlags& flags,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // slipway.toml in `dir` merged with the flags.
 Result<ProjectSettings> LoadProjectSettings(const std::filesystem::path& dir,

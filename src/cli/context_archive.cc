@@ -19,6 +19,7 @@
 
 #include "base/crypto.h"
 #include "cli/dockerignore.h"
+#include "net/http.h"
 
 namespace slipway::cli {
 namespace {
@@ -269,14 +270,24 @@ class TarProducer {
 
   Status WriteHeader(const std::string& name, unsigned type, mode_t mode, int64_t size, const char* link) {
     archive_entry_clear(entry_.get());
-    archive_entry_set_pathname_utf8(entry_.get(), name.c_str());
+    // A name that is not UTF-8 is stored as its bytes (pax hdrcharset=BINARY): libarchive's
+    // UTF-8 setter leaves such an entry without a path, and writing it then crashed.
+    if (net::ToValidUtf8(name) == name) {
+      archive_entry_set_pathname_utf8(entry_.get(), name.c_str());
+    } else {
+      archive_entry_copy_pathname(entry_.get(), name.c_str());
+    }
     archive_entry_set_filetype(entry_.get(), type);
     archive_entry_set_perm(entry_.get(), mode & 07777);
     archive_entry_set_size(entry_.get(), size);
     archive_entry_set_mtime(entry_.get(), kArchiveMtime, 0);
     archive_entry_set_uid(entry_.get(), 0);
     archive_entry_set_gid(entry_.get(), 0);
-    if (link != nullptr) archive_entry_set_symlink_utf8(entry_.get(), link);
+    if (link != nullptr && net::ToValidUtf8(link) == link) {
+      archive_entry_set_symlink_utf8(entry_.get(), link);
+    } else if (link != nullptr) {
+      archive_entry_copy_symlink(entry_.get(), link);
+    }
     if (archive_write_header(archive_, entry_.get()) < ARCHIVE_WARN) {
       return ArchiveError("writing the tar header of " + Quote(name));
     }
@@ -425,6 +436,20 @@ Result<std::string> ResolveDockerfile(const fs::path& context_dir, const std::st
   }
   struct stat st;
   if (stat((context_dir / rel).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return Status::NotFound(missing);
+  // The archive keeps a symlink as a link: one whose file is outside the context would reach
+  // the builder as a link to nothing.
+  if (lstat((context_dir / rel).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    std::error_code ec;
+    const fs::path target = fs::canonical(context_dir / rel, ec);
+    const fs::path root = fs::canonical(context_dir, ec);
+    const std::string inside = target.lexically_relative(root).generic_string();
+    if (ec || inside.empty() || inside.starts_with("..")) {
+      return Status::InvalidArgument("the Dockerfile " + Quote(rel) + " is a symlink to " +
+                                     Quote(target.string()) + ", outside " + context_name +
+                                     "; the archive keeps links as links, so copy the file into "
+                                     "the context or pass its path to --dockerfile");
+    }
+  }
   return rel;
 }
 

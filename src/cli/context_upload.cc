@@ -54,7 +54,8 @@ std::string DockerfileMissing(const ProjectSettings& s) {
 
 // One attempt at the PUT; the response status and body, or a transport failure.
 Result<net::ClientResponse> PutOnce(net::HttpClient& http, const std::string& url,
-                                    const fs::path& file, uint64_t size, UploadProgress& progress) {
+                                    const net::Headers& headers, const fs::path& file,
+                                    uint64_t size, UploadProgress& progress) {
   std::FILE* in = std::fopen(file.c_str(), "rb");
   if (in == nullptr) {
     return Status::Internal(fmt::format("cannot reopen the packaged context {}", file.string()));
@@ -63,6 +64,7 @@ Result<net::ClientResponse> PutOnce(net::HttpClient& http, const std::string& ur
   net::ClientRequest req;
   req.method = "PUT";
   req.url = url;
+  req.headers = headers;
   req.body_size = size;
   req.body_source = [&](char* buf, size_t n) -> Result<size_t> {
     if (Interrupted()) return Status::Canceled("interrupted");
@@ -92,14 +94,14 @@ Status CheckDockerfile(const ProjectSettings& s) {
   return Status::Ok();
 }
 
-Status PutToPresignedUrl(const std::string& url, const fs::path& file, uint64_t size,
-                         Console& console) {
+Status PutToPresignedUrl(const std::string& url, const net::Headers& headers,
+                         const fs::path& file, uint64_t size, Console& console) {
   net::HttpClient http;
   UploadProgress progress(console, size, std::chrono::steady_clock::now());
   constexpr int kAttempts = 3;
   Status last;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
-    auto resp = PutOnce(http, url, file, size, progress);
+    auto resp = PutOnce(http, url, headers, file, size, progress);
     if (resp.ok()) {
       if (resp->status / 100 == 2) {
         progress.Done(std::chrono::steady_clock::now());
@@ -169,8 +171,10 @@ Result<UploadedContext> UploadContext(const ProjectSettings& s, const CtrlApi& c
         "the control plane returned no upload URL for a context it does not "
         "have; report this as a bug");
   }
-  SLIPWAY_RETURN_IF_ERROR(
-      PutToPresignedUrl(resp.upload_url(), archive_file.path(), packaged->size, console));
+  net::Headers headers;
+  for (const auto& [name, value] : resp.upload_headers()) headers.Add(name, value);
+  SLIPWAY_RETURN_IF_ERROR(PutToPresignedUrl(resp.upload_url(), headers, archive_file.path(),
+                                            packaged->size, console));
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "cli/console.h"
 #include "cli/ctrl_api.h"
 #include "cli/project_config.h"
+#include "net/http.h"
 
 namespace slipway::cli {
 
@@ -34,8 +35,8 @@ Result<UploadedContext> UploadContext(const ProjectSettings& settings, const Ctr
 
 // PUTs `file` (`size` bytes) to a presigned URL, drawing progress on `console`. A refusal
 // carries the store's own error code and message; transport failures are retried from the
-// start up to 3 times.
-Status PutToPresignedUrl(const std::string& url, const std::filesystem::path& file, uint64_t size,
-                         Console& console);
+// start up to 3 times. `headers` are sent as given (the URL signs them).
+Status PutToPresignedUrl(const std::string& url, const net::Headers& headers,
+                         const std::filesystem::path& file, uint64_t size, Console& console);
 
 }  // namespace slipway::cli

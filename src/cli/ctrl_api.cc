@@ -29,6 +29,17 @@ Status CtrlApi::Call(std::string_view service, std::string_view method,
   return ExplainCtrlError(st, connection_);
 }
 
+Status CtrlApi::Watch(std::string_view service, std::string_view method,
+                      const google::protobuf::Message& request,
+                      const google::protobuf::Message& response_prototype,
+                      const std::function<bool(const google::protobuf::Message&)>& on_message,
+                      const std::function<bool()>& cancelled) const {
+  std::string procedure = net::ConnectProcedure(fmt::format("slipway.ctrl.v1.{}", service), method);
+  net::StreamCallOptions call;
+  call.cancelled = cancelled;
+  return client_->CallServerStream(procedure, request, response_prototype, on_message, call);
+}
+
 Status CtrlApi::CallPatiently(std::string_view service, std::string_view method,
                               const google::protobuf::Message& request,
                               google::protobuf::Message* response,

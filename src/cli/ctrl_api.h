@@ -31,6 +31,17 @@ class CtrlApi {
                        google::protobuf::Message* response, std::chrono::milliseconds patience,
                        const std::function<void(const Status&)>& on_retry) const;
 
+  // Calls the server-streaming `method`: on_message gets each message (of the prototype's type)
+  // as it arrives. Without a deadline of its own: ends when ctrl ends the stream, on_message
+  // returns false, or `cancelled` (asked about once a second) says so; returns what
+  // net::ConnectClient::CallServerStream does, unexplained: the caller decides between falling
+  // back to polling and ExplainCtrlError.
+  Status Watch(std::string_view service, std::string_view method,
+               const google::protobuf::Message& request,
+               const google::protobuf::Message& response_prototype,
+               const std::function<bool(const google::protobuf::Message&)>& on_message,
+               const std::function<bool()>& cancelled) const;
+
   const Connection& connection() const { return connection_; }
 
  private:

@@ -91,6 +91,16 @@ std::vector<std::string> FormatDeployment(const pb::Deployment& d, int64_t now_m
       out.push_back(fmt::format("  author       {}", d.git().author()));
   }
   out.push_back(fmt::format("  status       {}", DeploymentStatusName(d.status())));
+  if (d.live_environments_size() > 0) {
+    std::string live;
+    for (const auto& e : d.live_environments()) live += (live.empty() ? "" : ", ") + e;
+    out.push_back(fmt::format("  live in      {}", live));
+  }
+  if (d.stopped_at_ms() > 0) {
+    out.push_back(fmt::format("  stopped      {} by the retention policy (slipway rollback --to {} "
+                              "starts it again)",
+                              FormatAge(d.stopped_at_ms(), now_ms), d.id()));
+  }
   if (!d.image().empty()) out.push_back(fmt::format("  image        {}", d.image()));
   if (!d.build_id().empty()) out.push_back(fmt::format("  build        {}", d.build_id()));
   if (d.created_at_ms() > 0) {
@@ -99,6 +109,14 @@ std::vector<std::string> FormatDeployment(const pb::Deployment& d, int64_t now_m
   if (d.steps_size() > 0) {
     out.push_back("Steps");
     for (const auto& step : d.steps()) out.push_back(FormatStep(step, now_ms));
+  }
+  if (d.instances_size() > 0) {
+    out.push_back("Instances");
+    for (const auto& in : d.instances()) {
+      std::string line = fmt::format("  {}  {}", in.id(), in.status());
+      if (!in.reason().empty()) line += "  " + in.reason();
+      out.push_back(std::move(line));
+    }
   }
   if (d.urls_size() > 0) {
     out.push_back("URLs");
@@ -133,6 +151,9 @@ std::vector<std::string> FormatDeploymentTable(const std::vector<const pb::Deplo
   for (const auto* d : list) {
     // The most specific URL (the deployment's own host) is the last one.
     std::string url = d->urls_size() > 0 ? d->urls(d->urls_size() - 1) : "";
+    std::string live;
+    for (const auto& e : d->live_environments()) live += (live.empty() ? "" : ",") + e;
+    if (!live.empty()) url += (url.empty() ? "" : "  ") + std::string("LIVE: ") + live;
     row(d->id(), d->project(), d->environment(), DeploymentStatusName(d->status()),
         d->created_at_ms() > 0 ? FormatAge(d->created_at_ms(), now_ms) : "", url);
   }
@@ -151,6 +172,10 @@ nlohmann::json DeploymentJson(const pb::Deployment& d, int64_t now_ms) {
     step["elapsed_ms"] = elapsed >= 0 ? nlohmann::json(elapsed) : nlohmann::json(nullptr);
     steps.push_back(std::move(step));
   }
+  nlohmann::json instances = nlohmann::json::array();
+  for (const auto& in : d.instances()) {
+    instances.push_back({{"id", in.id()}, {"status", in.status()}, {"reason", in.reason()}});
+  }
   return {{"deployment_id", d.id()},
           {"project", d.project()},
           {"environment", d.environment()},
@@ -166,6 +191,10 @@ nlohmann::json DeploymentJson(const pb::Deployment& d, int64_t now_ms) {
             {"commit_message", d.git().commit_message()},
             {"author", d.git().author()}}},
           {"steps", std::move(steps)},
+          {"stopped_at_ms", d.stopped_at_ms()},
+          {"instances", std::move(instances)},
+          {"live_environments",
+           std::vector<std::string>(d.live_environments().begin(), d.live_environments().end())},
           {"created_at_ms", d.created_at_ms()},
           {"updated_at_ms", d.updated_at_ms()}};
 }

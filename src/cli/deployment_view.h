@@ -37,7 +37,8 @@ std::string FormatAge(int64_t then_ms, int64_t now_ms);
 
 // The JSON of one deployment (--json of deploy, status, list): deployment_id, project,
 // environment, branch, status, urls, error, failed_step, image, build_id, git, steps
-// (name, status, started_at_ms, finished_at_ms, elapsed_ms, error), created_at_ms,
+// (name, status, started_at_ms, finished_at_ms, elapsed_ms, error), instances (id, status,
+// reason; GetDeployment only), created_at_ms,
 // updated_at_ms.
 nlohmann::json DeploymentJson(const ctrl::v1::Deployment& d, int64_t now_ms);
 

@@ -134,7 +134,9 @@ Result<IgnorePattern> IgnorePattern::Compile(std::string_view pattern, bool exce
   MatchType type = MatchType::kExact;
   bool prefix_open = true;  // still in the literal run at the start of the pattern
   auto add = [&](Token t) {
-    if (t.kind == Token::kLiteral && prefix_open) {
+    // A byte that is not UTF-8 decodes to U+FFFD, whose encoding is not that byte: the prefix
+    // ends before it, or paths the pattern matches would not start with it.
+    if (t.kind == Token::kLiteral && prefix_open && t.rune != kBadRune) {
       AppendUtf8(&out.literal_prefix_, t.rune);
     } else {
       prefix_open = false;

@@ -1,12 +1,15 @@
-// `slipway status ID` and `slipway list`: what the control plane knows about deployments.
+// `slipway status ID [--follow]` and `slipway list`: what the control plane knows about
+// deployments.
 #include <fmt/format.h>
 
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/command_support.h"
 #include "cli/commands.h"
 #include "cli/deployment_view.h"
+#include "cli/follow.h"
 #include "slipway/ctrl/v1/deployment.pb.h"
 
 namespace slipway::cli {
@@ -27,17 +30,26 @@ Status ShowStatus(const StatusCommandOptions& o, Console& console) {
     return Status::InvalidArgument("which deployment? pass its id: slipway status dep_...");
   }
   SLIPWAY_ASSIGN_OR_RETURN(auto ctrl, OpenCtrl(o.common.connection));
-  pb::GetDeploymentRequest req;
-  req.set_deployment_id(o.deployment_id);
-  // Status wants the deployment, not its build log: skip the lines.
-  req.set_log_after(std::numeric_limits<int64_t>::max());
-  pb::GetDeploymentResponse resp;
-  SLIPWAY_RETURN_IF_ERROR(ctrl->Call("DeploymentService", "GetDeployment", req, &resp));
+  pb::Deployment deployment;
+  if (o.follow) {
+    std::optional<pb::Deployment> last;
+    SLIPWAY_RETURN_IF_ERROR(
+        FollowDeployment(*ctrl, o.deployment_id, o.common.poll_interval, console, &last));
+    deployment = std::move(*last);
+  } else {
+    pb::GetDeploymentRequest req;
+    req.set_deployment_id(o.deployment_id);
+    // Status wants the deployment, not its build log: skip the lines.
+    req.set_log_after(std::numeric_limits<int64_t>::max());
+    pb::GetDeploymentResponse resp;
+    SLIPWAY_RETURN_IF_ERROR(ctrl->Call("DeploymentService", "GetDeployment", req, &resp));
+    deployment = resp.deployment();
+  }
   int64_t now = NowMs();
   if (o.common.json) {
-    console.Result(DeploymentJson(resp.deployment(), now).dump());
+    console.Result(DeploymentJson(deployment, now).dump());
   } else {
-    for (const auto& line : FormatDeployment(resp.deployment(), now)) console.Line(line);
+    for (const auto& line : FormatDeployment(deployment, now)) console.Line(line);
   }
   return Status::Ok();
 }

@@ -79,8 +79,17 @@ class ConfigReader {
         SLIPWAY_RETURN_IF_ERROR(NonEmpty(node, "build.dockerfile", *out_->dockerfile));
       } else if (k == "args") {
         SLIPWAY_RETURN_IF_ERROR(StringMap(node, "build.args", &out_->build_args));
+      } else if (k == "platforms") {
+        SLIPWAY_RETURN_IF_ERROR(Platforms(node, &out_->platforms));
+      } else if (k == "no_cache") {
+        const auto* v = node.as_boolean();
+        if (v == nullptr) return WrongType(node, "build.no_cache", "true or false");
+        out_->no_cache = v->get();
+      } else if (k == "target") {
+        SLIPWAY_RETURN_IF_ERROR(String(node, "build.target", &out_->target));
+        SLIPWAY_RETURN_IF_ERROR(NonEmpty(node, "build.target", *out_->target));
       } else {
-        return Unknown(key, "build", "context, dockerfile, args");
+        return Unknown(key, "build", "context, dockerfile, args, platforms, target, no_cache");
       }
     }
     return Status::Ok();
@@ -115,9 +124,17 @@ class ConfigReader {
         }
       } else if (k == "env") {
         SLIPWAY_RETURN_IF_ERROR(StringMap(node, "deploy.env", &out_->env));
+      } else if (k == "fail_on_breaking") {
+        const auto* b = node.as_boolean();
+        if (b == nullptr) {
+          return Status::InvalidArgument(
+              At(file_, node.source(), "deploy.fail_on_breaking must be true or false"));
+        }
+        out_->fail_on_breaking = b->get();
       } else {
         return Unknown(key, "deploy",
-                       "environment, branch, replicas, cpu, memory, port, health_check_path, env");
+                       "environment, branch, replicas, cpu, memory, port, health_check_path, env, "
+                       "fail_on_breaking");
       }
     }
     return Status::Ok();
@@ -146,6 +163,25 @@ class ConfigReader {
     const auto* s = node.as_string();
     if (s == nullptr) return WrongType(node, name, "a string");
     *out = s->get();
+    return Status::Ok();
+  }
+
+  // build.platforms: an array of "os/arch[/variant]" strings, kept as one comma list.
+  Status Platforms(const toml::node& node, std::optional<std::string>* out) {
+    const toml::array* a = node.as_array();
+    if (a == nullptr || a->empty()) {
+      return WrongType(node, "build.platforms", "a non-empty array of strings like \"linux/amd64\"");
+    }
+    std::string list;
+    for (const auto& item : *a) {
+      const auto* s = item.as_string();
+      if (s == nullptr) return WrongType(item, "build.platforms", "an array of strings");
+      Status st = ValidatePlatform(s->get(), "build.platforms");
+      if (!st.ok()) return Status::InvalidArgument(At(file_, item.source(), st.message()));
+      if (!list.empty()) list += ',';
+      list += s->get();
+    }
+    *out = list;
     return Status::Ok();
   }
 
@@ -270,6 +306,30 @@ Result<std::pair<std::string, std::string>> ParseKeyValue(std::string_view text,
   return std::make_pair(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
 }
 
+Status ValidatePlatform(std::string_view platform, std::string_view origin) {
+  // os/arch or os/arch/variant, each part [a-z0-9_.-]+.
+  int parts = 1;
+  bool part_empty = true;
+  bool ok = !platform.empty();
+  for (char c : platform) {
+    if (c == '/') {
+      ok = ok && !part_empty;
+      ++parts;
+      part_empty = true;
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-') {
+      part_empty = false;
+    } else {
+      ok = false;
+    }
+  }
+  ok = ok && !part_empty && parts >= 2 && parts <= 3;
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument(fmt::format(
+      "{}: \"{}\" is not a platform; write os/arch or os/arch/variant, like linux/amd64 or "
+      "linux/arm64/v8",
+      origin, platform));
+}
+
 Status ValidateProjectName(std::string_view name, std::string_view origin) {
   bool ok = !name.empty() && name.size() <= 40 && name.front() != '-' && name.back() != '-';
   for (char c : name) ok = ok && (IsNameChar(c) || c == '-');
@@ -331,6 +391,23 @@ Result<ProjectSettings> ResolveProjectSettings(const fs::path& dir, const Projec
   }
   s.dockerfile = Pick<std::string>(flags.dockerfile, config.dockerfile, "Dockerfile");
 
+  if (flags.platform) {
+    size_t start = 0;
+    const std::string& list = *flags.platform;
+    do {
+      size_t comma = list.find(',', start);
+      std::string one = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      SLIPWAY_RETURN_IF_ERROR(ValidatePlatform(one, "--platform"));
+      start = comma == std::string::npos ? list.size() + 1 : comma + 1;
+    } while (start <= list.size());
+  }
+  s.platform = Pick<std::string>(flags.platform, config.platforms, "");
+  s.target = Pick<std::string>(flags.target, config.target, "");
+  s.no_cache = flags.no_cache || config.no_cache.value_or(false);
+  if (flags.target && flags.target->empty()) {
+    return Status::InvalidArgument("--target is empty: name a stage of the Dockerfile");
+  }
+
   s.build_args = config.build_args;
   SLIPWAY_RETURN_IF_ERROR(MergeKeyValues(flags.build_args, "--build-arg", &s.build_args));
   s.env = config.env;
@@ -346,6 +423,7 @@ Result<ProjectSettings> ResolveProjectSettings(const fs::path& dir, const Projec
   s.port = Pick(flags.port, config.port, 0);
 
   s.health_check_path = Pick<std::string>(flags.health_check_path, config.health_check_path, "");
+  s.fail_on_breaking = config.fail_on_breaking.value_or(false);
   if (flags.health_check_path &&
       (flags.health_check_path->empty() || flags.health_check_path->front() != '/')) {
     return Status::InvalidArgument(fmt::format(

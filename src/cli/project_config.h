@@ -9,6 +9,9 @@
 //   context = "."                    # directory sent to the builder, relative to the project
 //   dockerfile = "Dockerfile"        # relative to the context
 //   args = { VERSION = "1.2" }       # build args (or a [build.args] table)
+//   platforms = ["linux/amd64", "linux/arm64"]  # one multi-platform image (buildkit backend)
+//   target = "release"               # the Dockerfile stage to build (default: the last)
+//   no_cache = true                  # build every step again, every time
 //
 //   [deploy]
 //   environment = "production"
@@ -48,6 +51,9 @@ struct ProjectConfig {
   std::optional<std::string> context;
   std::optional<std::string> dockerfile;
   std::map<std::string, std::string> build_args;
+  std::optional<std::string> platforms;  // "linux/amd64,linux/arm64"
+  std::optional<std::string> target;
+  std::optional<bool> no_cache;
   std::optional<std::string> environment;
   std::optional<std::string> branch;
   std::optional<int> replicas;
@@ -56,6 +62,7 @@ struct ProjectConfig {
   std::optional<int> port;
   std::optional<std::string> health_check_path;
   std::map<std::string, std::string> env;
+  std::optional<bool> fail_on_breaking;  // [deploy] fail_on_breaking
 };
 
 // Parses the text of a slipway.toml; `file_name` is how errors name the file.
@@ -70,6 +77,9 @@ struct ProjectFlags {
   std::optional<std::string> context;
   std::optional<std::string> dockerfile;
   std::vector<std::string> build_args;
+  std::optional<std::string> platform;  // --platform linux/amd64,linux/arm64
+  std::optional<std::string> target;
+  bool no_cache = false;  // --no-cache
   std::optional<std::string> environment;
   std::optional<std::string> branch;
   std::optional<int> replicas;
@@ -88,6 +98,9 @@ struct ProjectSettings {
   std::filesystem::path context_dir;      // absolute
   std::string dockerfile = "Dockerfile";  // relative to context_dir
   std::map<std::string, std::string> build_args;
+  std::string platform;  // comma list; empty: the control plane's BUILD_PLATFORM
+  std::string target;
+  bool no_cache = false;
   std::string environment;
   std::string branch;
   int replicas = 0;
@@ -96,6 +109,8 @@ struct ProjectSettings {
   int port = 0;
   std::string health_check_path;
   std::map<std::string, std::string> env;
+  // Keep the environment's hosts on the live deployment when this one breaks its OpenAPI spec.
+  bool fail_on_breaking = false;
 };
 
 // Merges flags over the config over defaults for the project in `dir` (which must exist).
@@ -113,6 +128,9 @@ Result<std::string> ProjectNameFromDirectory(std::string_view dir_name);
 // Checks a name someone chose (flag or file): 1-40 characters of a-z, 0-9 and '-', not starting
 // or ending with '-'. `origin` says where it came from in the error ("--project").
 Status ValidateProjectName(std::string_view name, std::string_view origin);
+
+// Checks one platform ("linux/amd64", "linux/arm/v7"); `origin` names the flag or key.
+Status ValidatePlatform(std::string_view platform, std::string_view origin);
 
 // Splits "KEY=VALUE" (the value may contain '=' and be empty); `flag` names the flag in errors.
 Result<std::pair<std::string, std::string>> ParseKeyValue(std::string_view text,

@@ -2,6 +2,7 @@
 // main.cc is the only place that knows every module; each Register* lives in its own file.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace CLI {
@@ -10,6 +11,9 @@ class App;
 namespace slipway::ctrl {
 struct CtrlOptions;
 }
+namespace slipway::krane {
+struct KraneBackendConfig;
+}
 
 namespace slipway::cmd {
 
@@ -17,6 +21,22 @@ namespace slipway::cmd {
 void RegisterRunS3(CLI::App& run);
 // `slipway run krane`: the krane service on a container backend (run_krane.cc).
 void RegisterRunKrane(CLI::App& run);
+
+// "5368709120", "64MiB", "5GiB", "10MB" into *out; an error sentence, or "" (run_s3.cc).
+std::string ParseSize(const std::string& text, uint64_t* out);
+
+// The docker krane backend's flags (log rotation), shared by `run krane` and `dev` the same
+// way (krane_flags.cc).
+void AddDockerKraneFlags(CLI::App& cmd, krane::KraneBackendConfig& config,
+                         const std::string& prefix);
+
+// The kubernetes krane backend's flags (and environment twins), shared by `run krane` and
+// `dev`; prefix goes before each flag name but --kubeconfig ("krane-" in dev) (krane_flags.cc).
+void AddKubernetesKraneFlags(CLI::App& cmd, krane::KraneBackendConfig& config,
+                             const std::string& prefix);
+
+// Where `run gateway` and `dev` serve the gateway's operational endpoints by default.
+inline constexpr const char* kDefaultGatewayAdminListen = "127.0.0.1:8081";
 
 // `slipway run gateway`: the gateway, routing by Host to deployments (run_gateway.cc).
 void RegisterRunGateway(CLI::App& run);

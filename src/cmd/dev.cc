@@ -23,8 +23,7 @@
 #include "ctrl/ctrl_server.h"
 #include "gateway/gateway_server.h"
 #include "krane/backend.h"
-#include "krane/krane_service.h"
-#include "net/connect.h"
+#include "krane/krane_server.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "storage/s3_server.h"
@@ -39,6 +38,7 @@ struct DevOptions {
   std::string s3_listen = "127.0.0.1:9000";
   std::string krane_listen = "127.0.0.1:7070";
   std::string gateway_listen = "127.0.0.1:8080";
+  std::string gateway_admin_listen = kDefaultGatewayAdminListen;
   std::string credentials_file;
   std::string workspace = "local";
   krane::KraneBackendConfig krane;
@@ -67,17 +67,21 @@ Status WritePrivateFile(const fs::path& path, const std::string& content) {
   return Status::Ok();
 }
 
-// Secrets the stack's parts share (S3 keys, krane's token): made once per data directory and
-// kept there, so a restarted `slipway dev` signs and authenticates the same way.
+// Secrets the stack's parts share (S3 keys, krane's token) and the key stored secrets are sealed
+// with: made once per data directory and kept there, so a restarted `slipway dev` signs,
+// authenticates and opens its secrets the same way. A file from before the secret key existed
+// gets one added, keeping the rest.
 struct LocalSecrets {
   std::string s3_access_key = "slipway-dev";
   std::string s3_secret_key;
   std::string krane_token;
+  std::string secret_key;  // SLIPWAY_SECRET_KEY: 64 hex digits
 };
 
 Result<LocalSecrets> LoadOrCreateSecrets(const fs::path& data_dir) {
   fs::path path = data_dir / "secrets.json";
   LocalSecrets s;
+  bool complete = false;
   if (fs::exists(path)) {
     std::ifstream in(path);
     auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -85,15 +89,22 @@ Result<LocalSecrets> LoadOrCreateSecrets(const fs::path& data_dir) {
       s.s3_access_key = j.value("s3_access_key", s.s3_access_key);
       s.s3_secret_key = j["s3_secret_key"];
       s.krane_token = j["krane_token"];
-      return s;
+      s.secret_key = j.value("secret_key", "");
+      if (!s.secret_key.empty()) return s;
+      complete = true;
+    } else {
+      spdlog::warn("{} is unreadable; making new local secrets", path.string());
     }
-    spdlog::warn("{} is unreadable; making new local secrets", path.string());
   }
-  s.s3_secret_key = RandomHex(24);
-  s.krane_token = RandomHex(24);
+  if (!complete) {
+    s.s3_secret_key = RandomHex(24);
+    s.krane_token = RandomHex(24);
+  }
+  s.secret_key = RandomHex(32);
   nlohmann::json j = {{"s3_access_key", s.s3_access_key},
                       {"s3_secret_key", s.s3_secret_key},
-                      {"krane_token", s.krane_token}};
+                      {"krane_token", s.krane_token},
+                      {"secret_key", s.secret_key}};
   SLIPWAY_RETURN_IF_ERROR(WritePrivateFile(path, j.dump(2) + "\n"));
   return s;
 }
@@ -146,14 +157,10 @@ class DevStack {
     if (!s3.ok()) return s3.status().WithContext("starting the object store (--s3-listen)");
     s3_ = std::move(*s3);
 
-    SLIPWAY_ASSIGN_OR_RETURN(krane_backend_, krane::MakeKraneBackend(o.krane));
-    krane_service_ = std::make_unique<krane::KraneService>(*krane_backend_, secrets.krane_token);
-    krane_service_->Register(krane_router_);
-    net::HttpServer::Options ko;
-    ko.listen = o.krane_listen;
-    auto krane = net::HttpServer::Start(ko, krane_router_.AsHandler());
+    krane::KraneServerOptions ko{o.krane_listen, secrets.krane_token, o.krane};
+    auto krane = krane::KraneServer::Start(ko);
     if (!krane.ok()) return krane.status().WithContext("starting krane (--krane-listen)");
-    krane_http_ = std::move(*krane);
+    krane_ = std::move(*krane);
 
     ctrl::CtrlOptions& c = o.ctrl;
     if (c.database_url.empty()) c.database_url = (data / "main.db").string();
@@ -161,12 +168,15 @@ class DevStack {
     c.s3.endpoint = s3_->endpoint();
     c.s3.credentials.access_key = secrets.s3_access_key;
     c.s3.credentials.secret_key = secrets.s3_secret_key;
-    c.krane_url = "http://" + krane_http_->address();
+    c.krane_url = "http://" + krane_->address();
     c.krane_token = secrets.krane_token;
+    // SLIPWAY_SECRET_KEY (or --secret-key) wins over the kept one.
+    if (c.secret_key.empty()) c.secret_key = secrets.secret_key;
 
     gateway::GatewayOptions go;
     go.listen = o.gateway_listen;
     go.partition_database = c.partition_database_url;
+    go.admin_listen = o.gateway_admin_listen;
     // ctrl creates (migrates) the partition database; the gateway only reads it, so ctrl first.
     c.gateway_public_port = PortOf(o.gateway_listen);
     auto ctrl = ctrl::CtrlServer::Start(c);
@@ -190,13 +200,15 @@ class DevStack {
     fmt::print(
         "slipway dev is running (data in {})\n"
         "  ctrl      {}\n"
-        "  gateway   {}   apps answer at http://<host>.{}:{}\n"
+        "  gateway   {}   apps answer at http://<host>.{}:{}{}\n"
         "  krane     http://{}\n"
         "  s3        {}\n"
         "  cli credentials written to {}\n"
         "deploy with: slipway deploy examples/hello     stop with Ctrl-C\n",
         o.data_dir, ctrl_->endpoint(), gateway_->endpoint(), o.ctrl.apex_domain,
-        gateway_->port(), krane_http_->address(), s3_->endpoint(), o.credentials_file);
+        gateway_->port(),
+        gateway_->admin_endpoint().empty() ? "" : "   admin " + gateway_->admin_endpoint(),
+        krane_->address(), s3_->endpoint(), o.credentials_file);
     std::fflush(stdout);
   }
 
@@ -204,7 +216,7 @@ class DevStack {
   void Shutdown() {
     if (gateway_) gateway_->Shutdown();
     if (ctrl_) ctrl_->Shutdown();
-    if (krane_http_) krane_http_->Shutdown();
+    if (krane_) krane_->Shutdown();
     if (s3_) s3_->Shutdown();
   }
 
@@ -215,10 +227,7 @@ class DevStack {
   }
 
   std::unique_ptr<storage::S3Server> s3_;
-  std::unique_ptr<krane::KraneBackend> krane_backend_;
-  std::unique_ptr<krane::KraneService> krane_service_;
-  net::ConnectRouter krane_router_;
-  std::unique_ptr<net::HttpServer> krane_http_;
+  std::unique_ptr<krane::KraneServer> krane_;
   std::unique_ptr<ctrl::CtrlServer> ctrl_;
   std::unique_ptr<gateway::GatewayServer> gateway_;
 };
@@ -235,7 +244,7 @@ std::string DefaultDataDir() {
 void RegisterDev(CLI::App& app) {
   auto opts = std::make_shared<DevOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "dev", "the whole stack in one process: object store, ctrl, krane (docker), gateway");
+      "dev", "the whole stack in one process: object store, ctrl, krane (docker or kubernetes), gateway");
   AddCtrlFlags(*cmd, opts->ctrl);
   opts->data_dir = DefaultDataDir();
   opts->credentials_file = cli::DevCredentialsPath(cli::ProcessEnvironment()).string();
@@ -255,8 +264,18 @@ void RegisterDev(CLI::App& app) {
   cmd->add_option("--gateway-listen", opts->gateway_listen, "the gateway's address")
       ->envname("GATEWAY_LISTEN")
       ->capture_default_str();
+  cmd->add_option("--gateway-admin-listen", opts->gateway_admin_listen,
+                  "the gateway's admin listener (/healthz, /readyz, /metrics); empty: none")
+      ->envname("GATEWAY_ADMIN_LISTEN")
+      ->capture_default_str();
   cmd->add_option("--workspace", opts->workspace, "the local workspace the token belongs to")
       ->capture_default_str();
+  cmd->add_option("--krane-backend", opts->krane.backend,
+                  "where krane runs instances: docker (the local dockerd) or kubernetes")
+      ->envname("KRANE_BACKEND")
+      ->capture_default_str();
+  AddDockerKraneFlags(*cmd, opts->krane, "krane-");
+  AddKubernetesKraneFlags(*cmd, opts->krane, "krane-");
   cmd->callback([opts] {
     net::BlockTerminationSignals();
     opts->krane.docker_host = opts->ctrl.build.docker_host;

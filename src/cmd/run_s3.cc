@@ -9,7 +9,6 @@
 #include "storage/s3_server.h"
 
 namespace slipway::cmd {
-namespace {
 
 // "5368709120", "64MiB", "5GiB", "10MB": binary (KiB, MiB, GiB, TiB) and decimal (KB, MB, GB,
 // TB) units, as operators write sizes.
@@ -40,6 +39,8 @@ std::string ParseSize(const std::string& text, uint64_t* out) {
          "\" has an unknown unit; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB";
 }
 
+namespace {
+
 }  // namespace
 
 void RegisterRunS3(CLI::App& run) {
@@ -69,6 +70,8 @@ void RegisterRunS3(CLI::App& run) {
         },
         "largest object accepted: bytes, or with a unit (64MiB, 5GiB); default 5GiB")
       ->envname("S3_MAX_OBJECT_SIZE");
+  s3->add_flag("!--no-sigv2", opts->allow_sigv2,
+               "refuse Signature Version 2 requests and presigned URLs (SigV4 only)");
   s3->callback([opts] {
     net::BlockTerminationSignals();
     auto server = storage::S3Server::Start(*opts);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "ctrl/retention.h"
 #include "base/status.h"
 #include "ctrl/build/backend.h"
 #include "storage/s3_client.h"
@@ -23,7 +24,15 @@ struct CtrlOptions {
   storage::S3ClientOptions s3;         // endpoint, public endpoint, region, credentials
   std::string bucket = "slipway";      // S3_BUCKET: holds contexts/<project>/<sha256>.tar.gz
   std::chrono::seconds upload_url_ttl{15 * 60};
-  uint64_t max_context_bytes = 2ull * 1024 * 1024 * 1024;
+  uint64_t max_context_bytes = 2ull * 1024 * 1024 * 1024;  // MAX_CONTEXT_BYTES
+  // MAX_BUILD_LOG_BYTES: a build's stored log stops here, with a line saying so; 0: no cap.
+  uint64_t max_build_log_bytes = 8ull * 1024 * 1024;
+  // BUILD_TIMEOUT: a build still going after this long is stopped and fails, saying so.
+  std::chrono::milliseconds build_timeout{30 * 60 * 1000};
+  // MAX_CONCURRENT_BUILDS: builds queued or running at once per workspace; more are refused.
+  int max_concurrent_builds = 4;
+  // SLIPWAY_SECRET_KEY: 64 hex digits, the AES-256-GCM key of stored secrets; empty: no secrets.
+  std::string secret_key;
 
   build::BuildBackendConfig build;
 
@@ -35,6 +44,10 @@ struct CtrlOptions {
   std::chrono::milliseconds wait_interval{1000};     // krane GetDeployment poll
   std::chrono::milliseconds wait_deadline{5 * 60 * 1000};  // all instances RUNNING by then
   int workers = 4;
+  // CTRL_MAX_CONNECTIONS: client connections served at once (each CLI following a deployment
+  // holds one); past it a client is answered 503 naming this setting.
+  size_t max_connections = 1024;
+  RetentionPolicy retention;  // RETENTION_GRACE, RETENTION_KEEP, RETENTION_INTERVAL
   // Workflow lease; a ctrl that dies holding a run is replaced after this long.
   std::chrono::milliseconds lease_duration{std::chrono::seconds(15)};
 };

@@ -11,24 +11,29 @@
 #include <nlohmann/json.hpp>
 
 #include "base/duration.h"
+#include "ctrl/ctrl_metrics.h"
+#include "ctrl/deployment_ops.h"
+#include "ctrl/openapi_check.h"
 #include "ctrl/openapi_scrape.h"
 #include "ctrl/routing.h"
 #include "net/connect.h"
-#include "slipway/krane/v1/deployment.pb.h"
 
 namespace slipway::ctrl {
 namespace {
 
-namespace kv1 = slipway::krane::v1;
 using Json = nlohmann::json;
 
 // Collects a build's log lines and writes them to the database in batches: at most every
 // 200 ms and at most 200 lines per write, so a chatty build is cheap and a quiet one still
 // shows its lines within a fraction of a second. Close() writes the rest.
+// The store holds the log to max_bytes (Store::AppendBuildLog), wherever the lines come from.
 class BuildLogWriter {
  public:
-  BuildLogWriter(Store& store, std::string build_id)
-      : store_(store), build_id_(std::move(build_id)), flusher_([this] { FlushLoop(); }) {}
+  BuildLogWriter(Store& store, std::string build_id, uint64_t max_bytes)
+      : store_(store),
+        build_id_(std::move(build_id)),
+        max_bytes_(max_bytes),
+        flusher_([this] { FlushLoop(); }) {}
   ~BuildLogWriter() { Close(); }
 
   build::BuildLogSink Sink() {
@@ -60,7 +65,7 @@ class BuildLogWriter {
       bool done = closed_;
       lock.unlock();
       if (!batch.empty()) {
-        Status st = store_.AppendBuildLog(build_id_, batch);
+        Status st = store_.AppendBuildLog(build_id_, batch, max_bytes_);
         if (!st.ok()) spdlog::warn("build {}: {} log lines lost: {}", build_id_, batch.size(), st.message());
       }
       lock.lock();
@@ -70,11 +75,57 @@ class BuildLogWriter {
 
   Store& store_;
   std::string build_id_;
+  uint64_t max_bytes_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> pending_;
   bool closed_ = false;
   std::thread flusher_;
+};
+
+// What a backend watches to stop a build: set when ctrl is stopping, or when the build has run
+// longer than the build timeout (then expired() says so).
+class BuildCancel {
+ public:
+  BuildCancel(const std::atomic<bool>* stopping, std::chrono::milliseconds timeout)
+      : stopping_(stopping), timeout_(timeout), watcher_([this] { Watch(); }) {}
+  ~BuildCancel() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    watcher_.join();
+  }
+  const std::atomic<bool>* flag() const { return &cancel_; }
+  bool expired() const { return expired_.load(); }
+
+ private:
+  void Watch() {
+    const auto give_up = std::chrono::steady_clock::now() + timeout_;
+    std::unique_lock lock(mu_);
+    while (!done_) {
+      if (stopping_ != nullptr && stopping_->load()) {
+        cancel_ = true;
+        return;
+      }
+      if (timeout_.count() > 0 && std::chrono::steady_clock::now() >= give_up) {
+        expired_ = true;
+        cancel_ = true;
+        return;
+      }
+      cv_.wait_for(lock, std::chrono::milliseconds(100));
+    }
+  }
+
+  const std::atomic<bool>* stopping_;
+  std::chrono::milliseconds timeout_;
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> expired_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread watcher_;
 };
 
 // Builds one build record through the backend: the body of the "build" workflow and of the
@@ -99,22 +150,64 @@ Result<std::string> RunBuild(const WorkflowDeps& deps, const std::string& build_
   build::BuildRequest req;
   req.build_id = build_id;
   req.project = b.project_name;
+  req.project_id = b.project_id;
   // The builder fetches the context itself; the URL outlives a slow queue ahead of it.
   req.context_url = deps.s3->PresignGet(deps.bucket, b.context_key, std::chrono::hours(1),
                                         build::kContextContentType);
   req.dockerfile = b.dockerfile;
   req.build_args = b.build_args;
   req.platform = b.platform;
+  req.target = b.target;
+  req.no_cache = b.no_cache;
   req.image_name = ImageName(b.project_name, tag);
 
-  BuildLogWriter log(*deps.store, build_id);
-  auto result = deps.builder->Build(req, log.Sink());
+  BuildLogWriter log(*deps.store, build_id, deps.max_build_log_bytes);
+  auto started = std::chrono::steady_clock::now();
+  auto count_build = [&](std::string_view outcome) {
+    if (deps.metrics == nullptr) return;
+    deps.metrics->BuildFinished(
+        deps.builder->name(), outcome,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  };
+  // The same inputs built before by this backend, and its image still there: no build.
+  if (!b.no_cache) {
+    auto same = deps.store->ReusableBuild(b, std::string(deps.builder->name()));
+    if (same.ok() && *same && deps.builder->ImageExists((*same)->image)) {
+      log.Sink()(fmt::format("unchanged: the source and build settings are those of build {}; "
+                             "reusing its image {} (deploy with --no-cache to build again)",
+                             (*same)->id, (*same)->image));
+      log.Close();
+      SLIPWAY_RETURN_IF_ERROR(deps.store->SetBuildBackend(build_id, std::string(deps.builder->name())));
+      SLIPWAY_RETURN_IF_ERROR(deps.store->FinishBuild(build_id, (*same)->image, Status::Ok()));
+      count_build("reused");
+      return (*same)->image;
+    }
+  }
+  BuildCancel cancel(deps.stopping, deps.build_timeout);
+  auto result = deps.builder->Build(req, log.Sink(), cancel.flag());
+  if (!result.ok() && cancel.expired()) {
+    // Terminal: the same build would only run out of time again.
+    result = Status::FailedPrecondition(fmt::format(
+        "the build was still going after {}, this control plane's build timeout "
+        "(--build-timeout), and was stopped: make it quicker (a smaller context, steps that "
+        "cache well) or ask the operator to raise the timeout",
+        FormatDuration(deps.build_timeout)));
+    log.Sink()(std::string("[slipway] ") + result.status().message());
+  }
   log.Close();
   if (!result.ok()) {
-    if (workflow::IsTransient(result.status())) return result.status();
+    // Transient failures are retried; a build canceled because ctrl is stopping runs again
+    // when the deployment resumes. Neither finishes the build record.
+    if (workflow::IsTransient(result.status()) || result.status().code() == Code::kCanceled) {
+      count_build(result.status().code() == Code::kCanceled ? "canceled" : "retried");
+      return result.status();
+    }
     (void)deps.store->FinishBuild(build_id, "", result.status());
+    count_build("failed");
     return workflow::Terminal(result.status());
   }
+  count_build("succeeded");
+  SLIPWAY_RETURN_IF_ERROR(deps.store->SetBuildBackend(build_id, std::string(deps.builder->name())));
   SLIPWAY_RETURN_IF_ERROR(deps.store->FinishBuild(build_id, result->image, Status::Ok()));
   return result->image;
 }
@@ -131,46 +224,10 @@ void RecordBuildGaveUp(const WorkflowDeps& deps, const std::string& build_id, co
 
 std::string DeploymentIdFromInput(const std::string& input) { return input; }
 
-constexpr std::string_view kKraneService = "slipway.krane.v1.DeploymentService";
-// How long the route step waits for every gateway to load a route change before READY.
-constexpr std::chrono::milliseconds kRoutePropagationTimeout{3000};
-
 // Removing a failed deployment's instances is worth minutes of patience with a krane that is
 // briefly away: 10 attempts, backing off to 30 s (about 3 minutes in all).
 const workflow::RetryPolicy kCleanupRetries{10, std::chrono::milliseconds(500),
                                             std::chrono::seconds(30)};
-
-std::string InstanceStatusName(kv1::InstanceStatus status) {
-  switch (status) {
-    case kv1::INSTANCE_STATUS_PENDING:
-      return "PENDING";
-    case kv1::INSTANCE_STATUS_RUNNING:
-      return "RUNNING";
-    case kv1::INSTANCE_STATUS_TERMINATING:
-      return "TERMINATING";
-    case kv1::INSTANCE_STATUS_FAILED:
-      return "FAILED";
-    default:
-      return "PENDING";
-  }
-}
-
-std::vector<InstanceRow> InstanceRows(const kv1::GetDeploymentResponse& resp) {
-  std::vector<InstanceRow> rows;
-  for (const auto& in : resp.instances()) {
-    rows.push_back({in.id(), in.address(), InstanceStatusName(in.status()), in.reason()});
-  }
-  return rows;
-}
-
-// The wait step's journaled output: the instances as they were when all were RUNNING, so
-// the later steps (openapi) see the same addresses on replay.
-std::string InstancesJson(const std::vector<InstanceRow>& rows) {
-  Json out = Json::array();
-  for (const auto& r : rows)
-    out.push_back({{"id", r.instance_id}, {"address", r.address}, {"status", r.status}});
-  return out.dump();
-}
 
 // The address of the first RUNNING instance in the wait step's output; empty if none.
 std::string FirstRunningAddress(const std::string& instances_json) {
@@ -182,30 +239,6 @@ std::string FirstRunningAddress(const std::string& instances_json) {
     }
   }
   return "";
-}
-
-// Why the instances are not ready at the deadline, naming each one.
-std::string NotReadyMessage(const std::vector<InstanceRow>& last, int replicas,
-                            std::chrono::milliseconds deadline, const std::string& last_error) {
-  std::string names;
-  for (const auto& r : last) {
-    if (r.status == "RUNNING") continue;
-    names += fmt::format("{}{} ({}{}{})", names.empty() ? "" : ", ", r.instance_id, r.status,
-                         r.reason.empty() ? "" : ": ", r.reason);
-  }
-  const int missing = replicas - static_cast<int>(last.size());
-  if (missing > 0) {
-    names +=
-        fmt::format("{}{} instance(s) krane never reported", names.empty() ? "" : ", ", missing);
-  }
-  if (names.empty()) names = "no instance";
-  std::string msg = fmt::format(
-      "the instances did not all become ready within {}: {} never became ready; make sure the "
-      "app listens on the port in $PORT (and answers its health check path) soon after it "
-      "starts",
-      FormatDuration(deadline), names);
-  if (!last_error.empty()) msg += fmt::format(" (last error: {})", last_error);
-  return msg;
 }
 
 class DeployRun {
@@ -228,10 +261,12 @@ class DeployRun {
     } else {
       auto skipped = DeploymentStep("build", [&]() -> Result<std::string> { return image; });
       if (!skipped.ok()) return Finish(skipped.status());
+      // The image the instances run, as for a built one (rollbacks start it again from here).
+      SLIPWAY_RETURN_IF_ERROR(deps_.store->SetDeploymentImage(id_, image, ""));
     }
 
     SLIPWAY_RETURN_IF_ERROR(Phase("DEPLOYING"));
-    auto scheduled = DeploymentStep("schedule", [&] { return Schedule(image); });
+    auto scheduled = DeploymentStep("schedule", [&] { return Ops().Schedule(image); });
     if (!scheduled.ok()) return Finish(scheduled.status());
 
     auto deadline = ctx_.Deadline("wait", deps_.wait_deadline);
@@ -241,14 +276,18 @@ class DeployRun {
     }
     // Failures inside the wait are judged by WaitForInstances itself: no retries on top.
     auto instances = DeploymentStep(
-        "wait", [&] { return WaitForInstances(*deadline); }, workflow::RetryPolicy{1});
+        "wait", [&] { return Ops().WaitForInstances(*deadline); }, workflow::RetryPolicy{1});
     if (!instances.ok()) return Finish(instances.status());
 
     auto openapi = DeploymentStep("openapi", [&] { return ScrapeSpec(*instances); });
     if (!openapi.ok()) return Finish(openapi.status());
 
+    // Journaled, so a resumed run routes the way the first one decided.
+    auto contract = ctx_.Step("contract", [&] { return CheckContract(); });
+    if (!contract.ok()) return Finish(contract.status());
+
     SLIPWAY_RETURN_IF_ERROR(Phase("NETWORK"));
-    auto routed = DeploymentStep("route", [&] { return Route(); });
+    auto routed = DeploymentStep("route", [&] { return Route(*contract == kHeldBack); });
     if (!routed.ok()) return Finish(routed.status());
     return Finish(Status::Ok());
   }
@@ -261,91 +300,24 @@ class DeployRun {
                                      const std::function<Result<std::string>()>& body,
                                      const workflow::RetryPolicy& policy = {}) {
     (void)deps_.store->StartStep(id_, name);
-    auto result = ctx_.Step(name, body, policy);
+    bool ran = false;  // false when the journal already held the step's result
+    auto started = std::chrono::steady_clock::now();
+    auto result = ctx_.Step(
+        name,
+        [&] {
+          ran = true;
+          return body();
+        },
+        policy);
+    if (ran && deps_.metrics != nullptr) {
+      deps_.metrics->StepFinished(
+          name, result.status(),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
     if (!result.ok() && result.status().code() == Code::kCanceled) return result;  // resumes later
     (void)deps_.store->FinishStep(id_, name, result.status());
     if (!result.ok()) failed_step_ = name;
     return result;
-  }
-
-  template <typename Request>
-  void SetRef(Request& req) const {
-    req.set_namespace_(deployment_.workspace_id);
-    req.set_deployment_id(id_);
-  }
-
-  // krane's CreateDeployment with the deployment's resources. Idempotent on krane's side, so a
-  // replay after a crash between the call and its journal entry creates nothing twice.
-  Result<std::string> Schedule(const std::string& image) {
-    if (deps_.krane == nullptr || deps_.partition == nullptr) {
-      return Status::FailedPrecondition(
-          "this control plane has no krane to run instances on (start it with KRANE_URL, "
-          "KRANE_TOKEN and PARTITION_DATABASE_URL, or use `slipway dev`)");
-    }
-    kv1::CreateDeploymentRequest req;
-    SetRef(req);
-    req.set_image(image);
-    req.set_replicas(static_cast<int32_t>(Replicas()));
-    req.set_cpu_millicores(static_cast<int32_t>(deployment_.cpu_millicores));
-    req.set_memory_mib(static_cast<int32_t>(deployment_.memory_mib));
-    req.set_port(static_cast<int32_t>(deployment_.port));
-    req.set_health_check_path(deployment_.health_check_path);
-    for (const auto& [k, v] : deployment_.env) (*req.mutable_env())[k] = v;
-    auto created = deps_.krane->Call<kv1::CreateDeploymentResponse>(
-        net::ConnectProcedure(kKraneService, "CreateDeployment"), req);
-    if (!created.ok()) return created.status().WithContext("krane refused to create the instances");
-    return fmt::format("{} instance(s) created on krane", created->instances_size());
-  }
-
-  int64_t Replicas() const { return deployment_.replicas > 0 ? deployment_.replicas : 1; }
-
-  // Polls krane every wait_interval until every replica is RUNNING (done), one is FAILED (fails
-  // at once with krane's reason: exit code and log tail) or the journaled deadline passes (fails
-  // naming the instances that are not ready). Each answer is mirrored into the partition
-  // database. A krane (or partition database) that is briefly unreachable is tried again until
-  // the deadline.
-  Result<std::string> WaitForInstances(std::chrono::system_clock::time_point deadline) {
-    const int replicas = static_cast<int>(Replicas());
-    std::vector<InstanceRow> last;
-    std::string last_error;
-    for (;;) {
-      kv1::GetDeploymentRequest req;
-      SetRef(req);
-      auto got = deps_.krane->Call<kv1::GetDeploymentResponse>(
-          net::ConnectProcedure(kKraneService, "GetDeployment"), req);
-      if (got.ok()) {
-        last = InstanceRows(*got);
-        last_error.clear();
-        // The gateway finds instances through these rows: a write that fails is tried again
-        // with the next answer, and the wait is done only once they are written.
-        Status mirrored = deps_.partition->UpsertInstances(id_, last);
-        if (!mirrored.ok()) {
-          last_error = mirrored.WithContext("recording the instances").message();
-          spdlog::warn("deployment {}: {}", id_, last_error);
-        }
-        int running = 0;
-        for (const auto& in : last) {
-          if (in.status == "FAILED") {
-            return Status::FailedPrecondition(
-                fmt::format("instance {} failed: {}", in.instance_id, in.reason));
-          }
-          if (in.status == "RUNNING") ++running;
-        }
-        if (running >= replicas && mirrored.ok()) return InstancesJson(last);
-      } else if (got.status().code() == Code::kNotFound || workflow::IsTransient(got.status())) {
-        last_error = got.status().message();
-      } else {
-        return workflow::Terminal(got.status().WithContext("asking krane about the instances"));
-      }
-      const auto now = ctx_.clock().Now();
-      if (now >= deadline) {
-        return Status::FailedPrecondition(
-            NotReadyMessage(last, replicas, deps_.wait_deadline, last_error));
-      }
-      // The engine's timer: returns kCanceled at once when the engine stops, so a long wait
-      // never holds up a shutdown; the run resumes this step with the same deadline.
-      SLIPWAY_RETURN_IF_ERROR(ctx_.SleepUntil(std::min(now + deps_.wait_interval, deadline)));
-    }
   }
 
   // Optional by design: whatever happens, the step succeeds and its output says what it found.
@@ -362,58 +334,38 @@ class DeployRun {
     return scraped.note;
   }
 
-  // Domains in the main database, then every host's gateway route in one partition transaction
-  // (environment and branch hosts move here from the previous deployment atomically), then the
-  // hostnames on the deployment. Every part is an upsert, so a replay repeats it harmlessly.
-  Result<std::string> Route() {
+  // The OpenAPI contract check against the environment's live deployment, before the route
+  // step moves its hosts: kHeldBack when fail_on_breaking keeps them where they are.
+  static constexpr std::string_view kHeldBack = "held back";
+  Result<std::string> CheckContract() {
+    SLIPWAY_ASSIGN_OR_RETURN(OpenApiCheckRecord check, CheckOpenApiContract(*deps_.store, deployment_));
+    spdlog::info("deployment {}: {}", id_, check.note);
+    return std::string(check.held_back ? kHeldBack : "routed");
+  }
+
+  // The deployment's hosts (environment, branch, its own; only its own when held back by
+  // breaking API changes), then the hostnames on the record.
+  Result<std::string> Route(bool held_back) {
     auto hosts = DeploymentHostnames({deployment_.project_name, deployment_.environment,
                                       deployment_.branch, id_, deps_.apex_domain});
-    std::vector<DomainClaim> claims;
+    if (held_back) {
+      std::erase_if(hosts, [](const DeploymentHost& h) { return h.kind != HostKind::kDeployment; });
+    }
+    SLIPWAY_ASSIGN_OR_RETURN(std::string joined, Ops().MoveHosts(hosts, deployment_.environment));
     std::vector<std::string> names;
-    for (const auto& h : hosts) {
-      claims.push_back({h.hostname, std::string(HostKindName(h.kind))});
-      names.push_back(h.hostname);
-    }
-    SLIPWAY_RETURN_IF_ERROR(deps_.store->ClaimDomains(deployment_.project_id, id_, claims));
-    SLIPWAY_RETURN_IF_ERROR(deps_.partition->RouteHosts(id_, names));
-    // READY promises the URLs answer from this deployment: wait for the gateways to load the
-    // new routes (they reload every fraction of a second). A gateway that lags is logged, not
-    // fatal: the route is committed and reaches it on its next load.
-    const int64_t routed_at = deps_.partition->NowMs();
-    auto behind = deps_.partition->WaitForGateways(routed_at, kRoutePropagationTimeout);
-    if (!behind.ok()) {
-      spdlog::warn("deployment {}: cannot tell whether the gateways have its routes: {}", id_,
-                   behind.status().message());
-    } else if (!behind->empty()) {
-      spdlog::warn("deployment {}: {} gateway(s) have not loaded its routes within {} ms ({})",
-                   id_, behind->size(), kRoutePropagationTimeout.count(), fmt::join(*behind, ", "));
-    }
+    for (const auto& h : hosts) names.push_back(h.hostname);
     SLIPWAY_RETURN_IF_ERROR(deps_.store->SetDeploymentHostnames(id_, names));
-    std::string joined;
-    for (const auto& n : names) joined += (joined.empty() ? "" : " ") + n;
     return joined;
   }
 
   // Removes whatever the deployment has running: krane's instances and the partition rows.
   // Journaled, so a ctrl that dies half-way finishes it on restart before marking FAILED.
   Status CleanUp() {
-    if (deps_.krane == nullptr || deps_.partition == nullptr) return Status::Ok();
-    auto done = ctx_.Step(
-        "cleanup",
-        [&]() -> Result<std::string> {
-          kv1::DeleteDeploymentRequest req;
-          SetRef(req);
-          auto deleted = deps_.krane->Call<kv1::DeleteDeploymentResponse>(
-              net::ConnectProcedure(kKraneService, "DeleteDeployment"), req);
-          if (!deleted.ok() && deleted.status().code() != Code::kNotFound) {
-            return deleted.status().WithContext("removing the instances from krane");
-          }
-          SLIPWAY_RETURN_IF_ERROR(deps_.partition->RemoveDeployment(id_));
-          return fmt::format("{} instance(s) removed", deleted.ok() ? deleted->removed() : 0);
-        },
-        kCleanupRetries);
-    return done.status();
+    if (!Ops().RequireKrane().ok()) return Status::Ok();
+    return ctx_.Step("cleanup", [&] { return Ops().RemoveInstances(); }, kCleanupRetries).status();
   }
+
+  DeploymentOps Ops() { return DeploymentOps(deps_, ctx_, deployment_); }
 
   // Marks the deployment READY or FAILED. A canceled step (engine stopping) leaves it as is:
   // the run resumes on restart. A failure at schedule or later first removes the instances.

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ctrl/app_env.h"
 #include "ctrl/build/backend.h"
 #include "ctrl/partition_store.h"
 #include "ctrl/store.h"
@@ -27,6 +28,8 @@ class ConnectClient;
 }
 
 namespace slipway::ctrl {
+
+class CtrlMetrics;
 
 inline constexpr std::string_view kBuildWorkflow = "build";
 inline constexpr std::string_view kDeployWorkflow = "deploy";
@@ -44,6 +47,17 @@ struct WorkflowDeps {
   std::chrono::milliseconds wait_interval{1000};
   std::chrono::milliseconds wait_deadline{5 * 60 * 1000};
   std::string apex_domain = "localhost";
+  // Becomes true when ctrl is stopping: a running build is canceled (the step runs again when
+  // the deployment resumes, cheaply from the builder's cache).
+  const std::atomic<bool>* stopping = nullptr;
+  // Opens the secrets given to instances (app_env.h); null: deployments get no stored variables.
+  const SecretBox* secrets = nullptr;
+  // A build still going after this long is stopped and fails (0: no limit).
+  std::chrono::milliseconds build_timeout{0};
+  // A build's stored log stops at this many bytes (0: no cap).
+  uint64_t max_build_log_bytes = 0;
+  // Step and build durations; null: not counted.
+  CtrlMetrics* metrics = nullptr;
 };
 
 // Registers both workflows on the engine. deps must outlive the engine.

@@ -33,6 +33,10 @@ class PartitionStore {
 
   // Inserts or updates the deployment's instances as krane reported them.
   Status UpsertInstances(const std::string& deployment_id, const std::vector<InstanceRow>& rows);
+  // Updates the rows of the deployment's instances that exist, as krane reports them now; never
+  // adds a row, so a deployment stopped or removed meanwhile (its rows forgotten) stays so.
+  // Announced only when a row changed. Returns how many rows changed.
+  Result<int> RefreshInstances(const std::string& deployment_id, const std::vector<InstanceRow>& rows);
   Result<std::vector<InstanceRow>> ListInstances(const std::string& deployment_id);
 
   // Points every host at deployment_id, in one transaction.
@@ -48,10 +52,15 @@ class PartitionStore {
                                                    std::chrono::milliseconds timeout);
   int64_t NowMs() const;
 
+  // stopped: forgets the deployment's instance rows and marks its routes stopped (the gateway
+  // says so on them); false: its routes serve normally again.
+  Status MarkStopped(const std::string& deployment_id, bool stopped);
+
   // Forgets a deployment that will never serve: its instance rows and any route to it.
   Status RemoveDeployment(const std::string& deployment_id);
 
  private:
+  Status Announced(Status committed);
   db::Database& db_;
   Clock& clock_;
 };

@@ -137,6 +137,26 @@ enum class Isolation {
   kReadCommitted,
 };
 
+// A notice another process sent on the database (PostgreSQL NOTIFY).
+struct Notice {
+  std::string channel;
+  std::string payload;
+};
+
+// A connection of its own that receives notices (PostgreSQL LISTEN). Used by one thread.
+class NoticeConnection {
+ public:
+  virtual ~NoticeConnection() = default;
+  // Receives, from now on, the notices sent on channel.
+  virtual Status Listen(std::string_view channel) = 0;
+  // Waits up to timeout for notices and returns those that arrived (none when it timed out).
+  // An error means the connection is lost and notices may have been missed: open another.
+  virtual Result<std::vector<Notice>> Wait(std::chrono::milliseconds timeout) = 0;
+};
+
+// Opens NoticeConnections to one database; keeps no reference to the Database it came from.
+using NoticeConnector = std::function<Result<std::unique_ptr<NoticeConnection>>()>;
+
 class Database : public Executor {
  public:
   // Runs fn inside one transaction: commit when fn returns ok, roll back otherwise (and return
@@ -153,6 +173,11 @@ class Database : public Executor {
   // Where this database lives, without any password: "sqlite:/data/main.db",
   // "postgresql://slipway@127.0.0.1:5432/main".
   virtual std::string Describe() const = 0;
+
+  // How to reach this database's notices from other processes (PostgreSQL LISTEN/NOTIFY);
+  // empty for engines without (SQLite: processes share the file, not messages). Notices are sent
+  // as `SELECT pg_notify(channel, payload)` through Exec.
+  virtual NoticeConnector notice_connector() const { return nullptr; }
 };
 
 struct OpenOptions {

@@ -168,6 +168,96 @@ CREATE TABLE openapi_specs (
 );
 )sql";
 
+// Version 3: the Dockerfile stage a build targets (platform already names one or several
+// platforms, comma-separated).
+constexpr std::string_view kMainV3 = R"sql(
+ALTER TABLE builds ADD COLUMN target TEXT NOT NULL DEFAULT '';
+)sql";
+
+// Version 4: which deployment each environment of a project serves now (its environment host
+// points there; rollback and promote move it), filled from the environment hosts already
+// routed; and builds asked to ignore every cache (redeploy --no-cache).
+constexpr std::string_view kMainV4 = R"sql(
+CREATE TABLE live_deployments (
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  environment TEXT NOT NULL,
+  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (project_id, environment)
+);
+CREATE INDEX live_deployments_deployment ON live_deployments (deployment_id);
+INSERT INTO live_deployments (project_id, environment, deployment_id, updated_at)
+  SELECT dm.project_id, e.name, dm.deployment_id, dm.updated_at
+  FROM domains dm JOIN deployments d ON d.id = dm.deployment_id
+  JOIN environments e ON e.id = d.environment_id
+  WHERE dm.kind = 'environment';
+ALTER TABLE builds ADD COLUMN no_cache BIGINT NOT NULL DEFAULT 0;
+)sql";
+
+// Version 5: what the retention policy needs to know of a deployment: when it stopped being
+// live, when its instances were stopped, when its context was deleted.
+constexpr std::string_view kMainV5 = R"sql(
+ALTER TABLE deployments ADD COLUMN superseded_at BIGINT;
+ALTER TABLE deployments ADD COLUMN stopped_at BIGINT;
+ALTER TABLE deployments ADD COLUMN context_deleted_at BIGINT;
+)sql";
+
+// Version 6: which build backend made a build's image, so an unchanged redeploy may reuse an
+// image only the same backend made.
+constexpr std::string_view kMainV6 = R"sql(
+ALTER TABLE builds ADD COLUMN backend TEXT NOT NULL DEFAULT '';
+CREATE INDEX builds_reuse ON builds (project_id, context_key, status);
+)sql";
+
+// Version 7: the depot build backend's records: the Depot project of a project, the Depot
+// build open for a build (finished by the next attempt when its ctrl died).
+constexpr std::string_view kMainV7 = R"sql(
+ALTER TABLE projects ADD COLUMN depot_project_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE builds ADD COLUMN depot_build_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE builds ADD COLUMN depot_build_token TEXT NOT NULL DEFAULT '';
+)sql";
+
+// Version 8: the OpenAPI contract check of each deployment: whether its creator asked to hold
+// back a deployment with breaking changes, the live deployment its spec was compared with, and
+// the outcome.
+constexpr std::string_view kMainV8 = R"sql(
+CREATE TABLE openapi_checks (
+  deployment_id TEXT PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE,
+  fail_on_breaking INTEGER NOT NULL DEFAULT 0,
+  checked INTEGER NOT NULL DEFAULT 0,
+  base_deployment_id TEXT NOT NULL DEFAULT '',
+  has_breaking INTEGER NOT NULL DEFAULT 0,
+  held_back INTEGER NOT NULL DEFAULT 0,
+  note TEXT NOT NULL DEFAULT '',
+  updated_at BIGINT NOT NULL
+);
+)sql";
+
+// API tokens get a scope (deploy: everything; read: look, change nothing), an optional expiry
+// and a revocation time; the tokens issued before keep the full scope and never expire.
+constexpr std::string_view kMainV9 = R"sql(
+ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'deploy';
+ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT;
+ALTER TABLE api_tokens ADD COLUMN revoked_at BIGINT;
+)sql";
+
+// A project's environment variables (environment '' applies to every environment; a named one
+// overrides it). A secret's value is AES-256-GCM ciphertext ("aesgcm1:<base64>"), never
+// plaintext. Builds count the bytes of their stored log, so the cap holds across a resumed build.
+constexpr std::string_view kMainV10 = R"sql(
+CREATE TABLE env_vars (
+  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  environment TEXT NOT NULL DEFAULT '',
+  name TEXT NOT NULL,
+  secret INTEGER NOT NULL DEFAULT 0,
+  value TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (project_id, environment, name)
+);
+ALTER TABLE builds ADD COLUMN log_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE builds ADD COLUMN log_truncated INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr std::string_view kPartitionV1 = R"sql(
 CREATE TABLE instances (
   deployment_id TEXT NOT NULL,
@@ -198,6 +288,12 @@ CREATE TABLE gateway_loads (
 );
 )sql";
 
+// Version 3: a host whose deployment's instances the retention policy stopped answers 503 saying
+// how to start it again, rather than "no ready instance".
+constexpr std::string_view kPartitionV3 = R"sql(
+ALTER TABLE gateway_routes ADD COLUMN stopped BIGINT NOT NULL DEFAULT 0;
+)sql";
+
 // Any fixed number: every slipway process migrating the same PostgreSQL database takes it.
 constexpr int64_t kMigrationLockKey = 0x5117'3a11;
 
@@ -226,10 +322,20 @@ const std::vector<Migration>& MigrationsFor(Schema schema) {
        kMainV1,
        {}},
       {2, "deployment build, env and health check columns; domains; openapi specs", kMainV2, {}},
+      {3, "build target stage", kMainV3, {}},
+      {4, "live deployment per environment; builds without cache", kMainV4, {}},
+      {5, "retention: superseded, stopped, context deleted", kMainV5, {}},
+      {6, "the backend that built each build", kMainV6, {}},
+      {7, "depot backend: the Depot project of a project, the Depot build open for a build",
+       kMainV7, {}},
+      {8, "openapi contract checks", kMainV8, {}},
+      {9, "token scopes, expiry and revocation", kMainV9, {}},
+      {10, "environment variables and secrets; build log sizes", kMainV10, {}},
   };
   static const std::vector<Migration> kPartition = {
       {1, "initial schema: instances, gateway routes", kPartitionV1, {}},
       {2, "gateway loads: when each gateway last loaded its routes", kPartitionV2, {}},
+      {3, "routes of deployments the retention policy stopped", kPartitionV3, {}},
   };
   return schema == Schema::kMain ? kMain : kPartition;
 }

@@ -84,11 +84,13 @@ void BackoffBeforeRetry(int attempt) {
 }  // namespace
 
 PooledDatabase::PooledDatabase(Dialect dialect, std::string description, ConnectionFactory factory,
-                               std::unique_ptr<Connection> first, const OpenOptions& options)
+                               std::unique_ptr<Connection> first, const OpenOptions& options,
+                               NoticeConnector notices)
     : dialect_(dialect),
       description_(std::move(description)),
       factory_(std::move(factory)),
-      options_(options) {
+      options_(options),
+      notices_(std::move(notices)) {
   idle_.push_back(std::move(first));
   open_ = 1;
 }

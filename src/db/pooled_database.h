@@ -21,8 +21,10 @@ namespace slipway::db {
 class PooledDatabase final : public Database {
  public:
   // first is an already-opened connection (Open validates the URL with it).
+  // notices is how the engine receives notices across processes (empty when it has none).
   PooledDatabase(Dialect dialect, std::string description, ConnectionFactory factory,
-                 std::unique_ptr<Connection> first, const OpenOptions& options);
+                 std::unique_ptr<Connection> first, const OpenOptions& options,
+                 NoticeConnector notices = nullptr);
   ~PooledDatabase() override;
 
   Dialect dialect() const override { return dialect_; }
@@ -32,6 +34,7 @@ class PooledDatabase final : public Database {
   Status WithTransaction(const std::function<Status(Executor& tx)>& fn,
                          Isolation isolation) override;
   std::string Describe() const override { return description_; }
+  NoticeConnector notice_connector() const override { return notices_; }
 
  private:
   class Lease;
@@ -42,6 +45,7 @@ class PooledDatabase final : public Database {
   const std::string description_;
   const ConnectionFactory factory_;
   const OpenOptions options_;
+  const NoticeConnector notices_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,6 @@
-// The gateway (data plane) as one object: an HTTP server whose every request goes through the
-// Proxy, routed by the table a RouteRefresher keeps current from the partition database.
+// The gateway (data plane) as one object: the event-driven proxy engine (net/proxy_server.h)
+// with the Proxy as its policy, routed by the table a RouteRefresher keeps current from the
+// partition database.
 // `slipway run gateway` runs one; `slipway dev` runs one in-process.
 //
 // Promises: Start returns once the listener is bound and the routes are loaded (so the first
@@ -32,9 +33,25 @@ struct GatewayOptions {
   std::chrono::milliseconds upstream_idle_timeout{60'000};
   // How long an instance that refused a connection is passed over while others are available.
   std::chrono::milliseconds refused_instance_cooldown{2'000};
-  size_t max_connections = 1024;
+  // Event-loop threads; 0: one per core.
+  size_t threads = 0;
+  size_t max_connections = 16384;
+  size_t max_header_bytes = 64 * 1024;
+  uint64_t max_body_bytes = UINT64_MAX;
+  // Against slow clients (slowloris): the whole request head within header_timeout of its first
+  // byte; silence mid-body, or not reading the response, for client_timeout; an idle keep-alive
+  // connection closed after client_idle_timeout.
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds client_timeout{60'000};
+  std::chrono::milliseconds client_idle_timeout{60'000};
+  // Idle connections kept open per instance (and event-loop thread) for the next requests.
+  size_t upstream_keepalive = 1024;
   // One info log line per request (ProxyOptions::access_log).
   bool access_log = false;
+  // Where /healthz, /readyz (the partition database answers) and /metrics are served: a
+  // listener of their own, because on the routed port every path belongs to the apps (an app
+  // has its own /healthz). Empty: not served. Keep it off the public interface.
+  std::string admin_listen;
 };
 
 class GatewayServer {
@@ -47,6 +64,8 @@ class GatewayServer {
   // "http://127.0.0.1:8080"
   std::string endpoint() const;
   uint16_t port() const;
+  // "http://127.0.0.1:8081", or "" without an admin listener.
+  std::string admin_endpoint() const;
   void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));
 
  private:

@@ -7,8 +7,8 @@ namespace slipway::gateway {
 namespace {
 
 // Fields that describe one connection, not the message (RFC 9110 7.6.1), and so never cross
-// the gateway. Content-Length and Expect are also the transport's: the gateway's HTTP client
-// frames the upstream request itself, and the gateway's server answers the client's Expect.
+// the gateway. Content-Length and Expect are also the transport's: the engine frames the
+// upstream request itself, and answers the client's Expect.
 constexpr std::array<std::string_view, 8> kHopByHop = {
     "Connection", "Keep-Alive", "Proxy-Connection",    "TE",
     "Trailer",    "Upgrade",    "Proxy-Authorization", "Transfer-Encoding"};
@@ -70,8 +70,5 @@ std::optional<uint64_t> ContentLength(const net::Headers& headers) {
   return n;
 }
 
-bool HasRequestBody(const net::HttpRequest& request) {
-  return request.chunked || (request.content_length && *request.content_length > 0);
-}
 
 }  // namespace slipway::gateway

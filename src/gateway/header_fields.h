@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "net/http.h"
-#include "net/http_server.h"
 
 namespace slipway::gateway {
 
@@ -24,7 +23,5 @@ net::Headers EndToEndFields(const net::Headers& headers,
 
 // The body length a response's fields announce; nullopt when chunked or not given.
 std::optional<uint64_t> ContentLength(const net::Headers& headers);
-
-bool HasRequestBody(const net::HttpRequest& request);
 
 }  // namespace slipway::gateway

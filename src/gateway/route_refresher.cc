@@ -29,6 +29,14 @@ Result<std::unique_ptr<RouteRefresher>> RouteRefresher::Start(db::Database& part
         "the gateway's route refresh interval must be above zero; use for example 250ms");
   }
   std::unique_ptr<RouteRefresher> refresher(new RouteRefresher(partition, interval));
+  // Subscribed before the first load, so no change falls between the two. A change committed by
+  // this process (slipway dev's ctrl), or with PostgreSQL by any process (LISTEN/NOTIFY), is
+  // loaded at once; the interval stays as the safety net against a lost notice.
+  refresher->changes_ = db::SubscribeToChanges(partition, db::kRoutesChangedTopic, [r = refresher.get()] {
+    std::lock_guard lock(r->mu_);
+    r->changed_ = true;
+    r->cv_.notify_all();
+  });
   Status first = refresher->Reload();
   if (!first.ok()) {
     return first.WithContext("reading the gateway routes from " + partition.Describe() +
@@ -76,7 +84,9 @@ Status RouteRefresher::Reload() {
 void RouteRefresher::Run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    if (cv_.wait_for(lock, interval_, [&] { return stopping_; })) return;
+    cv_.wait_for(lock, interval_, [&] { return stopping_ || changed_; });
+    if (stopping_) return;
+    changed_ = false;
     lock.unlock();
     Status reloaded = Reload();
     if (!reloaded.ok() && !failing_) {

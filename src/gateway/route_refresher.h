@@ -5,7 +5,9 @@
 // Promises:
 //  - Start fails when the first load fails (a gateway that cannot read its routes says so at
 //    start instead of answering 404 to everything);
-//  - a route change committed to the database is served within one interval plus one load;
+//  - a route change committed to the database is served within one interval plus one load, and
+//    one announced (db::kRoutesChangedTopic) by this process, or with PostgreSQL by any process,
+//    within one load;
 //  - a failed reload keeps the last good table, logs once when failures start and once when
 //    they end;
 //  - current() is safe from any thread and never blocks on a reload;
@@ -24,6 +26,7 @@
 #include <thread>
 
 #include "base/status.h"
+#include "db/change_notices.h"
 #include "db/database.h"
 #include "gateway/routing_table.h"
 
@@ -62,6 +65,8 @@ class RouteRefresher {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool changed_ = false;  // a change notice arrived since the last load began
+  std::unique_ptr<db::ChangeSubscription> changes_;
   std::thread thread_;
 };
 

@@ -22,7 +22,9 @@ RoutingTable RoutingTable::Build(const std::vector<Entry>& entries, const Routin
   // hosts routed to it.
   std::map<std::string, std::map<std::string, std::string>> instances;
   std::map<std::string, std::vector<std::string>> hosts;
+  std::map<std::string, bool> stopped;
   for (const Entry& e : entries) {
+    if (e.stopped) stopped[e.deployment_id] = true;
     auto& of_deployment = instances[e.deployment_id];
     if (!e.instance_id.empty() && !e.address.empty()) of_deployment[e.instance_id] = e.address;
     auto& routed = hosts[e.deployment_id];
@@ -34,6 +36,7 @@ RoutingTable RoutingTable::Build(const std::vector<Entry>& entries, const Routin
   for (auto& [deployment, by_id] : instances) {
     auto backend = std::make_shared<Backend>();
     backend->deployment_id = deployment;
+    backend->stopped = stopped[deployment];
     for (auto& [id, address] : by_id) backend->addresses.push_back(address);
     if (previous != nullptr) {
       if (auto it = previous->backends_.find(deployment); it != previous->backends_.end()) {
@@ -62,7 +65,7 @@ bool RoutingTable::SameRoutes(const RoutingTable& other) const {
   for (const auto& [host, backend] : hosts_) {
     const Backend* theirs = other.Find(host);
     if (theirs == nullptr || theirs->deployment_id != backend->deployment_id ||
-        theirs->addresses != backend->addresses) {
+        theirs->addresses != backend->addresses || theirs->stopped != backend->stopped) {
       return false;
     }
   }
@@ -73,7 +76,7 @@ Result<std::vector<RoutingTable::Entry>> LoadRoutingEntries(db::Executor& partit
   // One statement: hosts and instances come from the same snapshot of the database, so a host
   // switched to a new deployment in one transaction is never seen with the old one's instances.
   static constexpr std::string_view kQuery =
-      "SELECT r.hostname, r.deployment_id, i.instance_id, i.address "
+      "SELECT r.hostname, r.deployment_id, i.instance_id, i.address, r.stopped "
       "FROM gateway_routes r LEFT JOIN instances i "
       "ON i.deployment_id = r.deployment_id AND i.status = 'RUNNING' AND i.address <> '' "
       "ORDER BY r.hostname, i.instance_id";
@@ -81,7 +84,8 @@ Result<std::vector<RoutingTable::Entry>> LoadRoutingEntries(db::Executor& partit
   std::vector<RoutingTable::Entry> entries;
   entries.reserve(rows.size());
   for (const db::Row& row : rows) {
-    entries.push_back({row[0].AsText(), row[1].AsText(), row[2].AsText(), row[3].AsText()});
+    entries.push_back(
+        {row[0].AsText(), row[1].AsText(), row[2].AsText(), row[3].AsText(), row[4].AsInt() != 0});
   }
   return entries;
 }

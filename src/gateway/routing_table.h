@@ -28,6 +28,9 @@ struct Backend {
   // Addresses ("127.0.0.1:41234") of its RUNNING instances, ordered by instance id. Empty when
   // the deployment has none ready: its hosts answer 503.
   std::vector<std::string> addresses;
+  // The retention policy stopped its instances: its hosts answer 503 saying how to start it
+  // again (a rollback to it).
+  bool stopped = false;
   // Round-robin position, shared by successive tables while the deployment stays routed.
   std::shared_ptr<std::atomic<uint64_t>> cursor = std::make_shared<std::atomic<uint64_t>>(0);
 
@@ -44,6 +47,7 @@ class RoutingTable {
     std::string deployment_id;
     std::string instance_id;  // empty: the deployment has no RUNNING instance
     std::string address;
+    bool stopped = false;  // the deployment's instances were stopped by the retention policy
   };
 
   RoutingTable() = default;

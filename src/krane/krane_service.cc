@@ -1,5 +1,7 @@
 #include "krane/krane_service.h"
 
+#include "krane/log_lines.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -19,8 +21,8 @@ constexpr const char* kService = "slipway.krane.v1.DeploymentService";
 constexpr size_t kMaxIdLength = 63;
 constexpr size_t kMaxEnvEntries = 256;
 
-// [a-z0-9_-], starting with a letter or digit: valid in container names, label values and
-// (after mapping '_') Kubernetes object names.
+// [A-Za-z0-9_-], starting with a letter or digit: valid in container names and label values;
+// the kubernetes backend derives lowercase DNS-1123 object names from it (kubernetes/objects.h).
 Status ValidateId(std::string_view field, const std::string& value) {
   if (value.empty()) return Status::InvalidArgument(fmt::format("{} is empty; set it", field));
   if (value.size() > kMaxIdLength) {
@@ -28,18 +30,19 @@ Status ValidateId(std::string_view field, const std::string& value) {
                                                field, value, value.size(), kMaxIdLength));
   }
   auto allowed = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_';
   };
   for (char c : value) {
     if (!allowed(c)) {
       return Status::InvalidArgument(
-          fmt::format("{} \"{}\" contains '{}'; use only lowercase letters, digits, '-' and '_'",
+          fmt::format("{} \"{}\" contains '{}'; use only letters, digits, '-' and '_'",
                       field, value, c));
     }
   }
   if (value[0] == '-' || value[0] == '_') {
     return Status::InvalidArgument(
-        fmt::format("{} \"{}\" must start with a lowercase letter or a digit", field, value));
+        fmt::format("{} \"{}\" must start with a letter or a digit", field, value));
   }
   return Status::Ok();
 }
@@ -74,6 +77,10 @@ DeploymentSpec SpecFrom(const v1::CreateDeploymentRequest& req) {
   spec.env.insert(req.env().begin(), req.env().end());
   spec.port = req.port();
   spec.health_check_path = req.health_check_path();
+  if (req.has_pull_auth()) {
+    spec.pull_auth = {req.pull_auth().server(), req.pull_auth().username(),
+                      req.pull_auth().password()};
+  }
   return spec;
 }
 
@@ -154,8 +161,8 @@ Status ValidateDeploymentSpec(const DeploymentSpec& spec) {
   return Status::Ok();
 }
 
-KraneService::KraneService(KraneBackend& backend, std::string token)
-    : backend_(backend), token_(std::move(token)) {}
+KraneService::KraneService(KraneBackend& backend, std::string token, FollowOptions follow)
+    : backend_(backend), token_(std::move(token)), follow_(follow) {}
 
 Status KraneService::Authorize(net::CallContext& ctx) const {
   if (ctx.procedure() == net::HealthCheckProcedure()) return Status::Ok();
@@ -201,6 +208,25 @@ void KraneService::Register(net::ConnectRouter& router) {
         return Status::Ok();
       });
 
+  router.ServerStreaming<v1::WatchDeploymentRequest, v1::WatchDeploymentResponse>(
+      net::ConnectProcedure(kService, "WatchDeployment"),
+      [this](net::CallContext&, const v1::WatchDeploymentRequest& req,
+             net::StreamWriter<v1::WatchDeploymentResponse>& out) -> Status {
+        DeploymentRef ref = RefFrom(req.namespace_(), req.deployment_id());
+        SLIPWAY_RETURN_IF_ERROR(ValidateDeploymentRef(ref));
+        FollowOptions follow = follow_;
+        follow.until_settled = req.until_settled();
+        // A message that cannot be sent means the client is gone: the follow ends there.
+        return FollowDeployment(
+            backend_, ref, follow,
+            [&](const std::vector<Instance>& instances) {
+              v1::WatchDeploymentResponse message;
+              FillInstances(instances, &message);
+              return out.Send(message).ok();
+            },
+            [&] { return out.Cancelled(); });
+      });
+
   router.Unary<v1::DeleteDeploymentRequest, v1::DeleteDeploymentResponse>(
       net::ConnectProcedure(kService, "DeleteDeployment"),
       [this](net::CallContext&, const v1::DeleteDeploymentRequest& req,
@@ -209,6 +235,30 @@ void KraneService::Register(net::ConnectRouter& router) {
         SLIPWAY_RETURN_IF_ERROR(ValidateDeploymentRef(ref));
         SLIPWAY_ASSIGN_OR_RETURN(int removed, backend_.DeleteDeployment(ref));
         resp->set_removed(removed);
+        return Status::Ok();
+      });
+
+  router.Unary<v1::GetLogsRequest, v1::GetLogsResponse>(
+      net::ConnectProcedure(kService, "GetLogs"),
+      [this](net::CallContext&, const v1::GetLogsRequest& req, v1::GetLogsResponse* resp) -> Status {
+        DeploymentRef ref = RefFrom(req.namespace_(), req.deployment_id());
+        SLIPWAY_RETURN_IF_ERROR(ValidateDeploymentRef(ref));
+        if (req.tail() < 0 || (req.has_instance() && req.instance() < 0)) {
+          return Status::InvalidArgument("tail and instance must not be negative");
+        }
+        LogQuery q;
+        q.instance = req.has_instance() ? req.instance() : -1;
+        q.after_ns = req.after_ns();
+        q.tail = req.tail();
+        SLIPWAY_ASSIGN_OR_RETURN(auto lines, backend_.Logs(ref, q));
+        resp->set_more(BoundLogAnswer(lines));
+        for (const auto& l : lines) {
+          auto* out = resp->add_lines();
+          out->set_instance_id(l.instance_id);
+          out->set_time_ns(l.time_ns);
+          out->set_stream(l.stream);
+          out->set_text(l.text);
+        }
         return Status::Ok();
       });
 }

@@ -11,6 +11,7 @@
 
 #include "base/status.h"
 #include "krane/backend.h"
+#include "krane/instance_follow.h"
 #include "net/connect.h"
 
 namespace slipway::krane {
@@ -35,9 +36,9 @@ class KraneService {
  public:
   // backend must outlive the service and every router it is registered on. An empty token
   // refuses every call.
-  KraneService(KraneBackend& backend, std::string token);
+  KraneService(KraneBackend& backend, std::string token, FollowOptions follow = {});
 
-  // Registers the three DeploymentService methods and the health check on router, and sets
+  // Registers the DeploymentService methods and the health check on router, and sets
   // the router's authorizer (so krane needs a router of its own).
   void Register(net::ConnectRouter& router);
 
@@ -46,6 +47,7 @@ class KraneService {
 
   KraneBackend& backend_;
   std::string token_;
+  FollowOptions follow_;
 };
 
 }  // namespace slipway::krane

@@ -44,6 +44,10 @@ bool UriDecode(std::string_view s, std::string* out, bool plus_is_space = false)
 // The query string "a=1&b=&c" as decoded (name, value) pairs in order.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
 
+// s with each byte that does not belong to a well-formed UTF-8 sequence replaced by U+FFFD:
+// for text quoted from a request (a header value, a path) into JSON, which must be UTF-8.
+std::string ToValidUtf8(std::string_view s);
+
 // The reason phrase for a status code ("Not Found").
 std::string_view StatusReason(int status);
 

@@ -303,6 +303,13 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
   return n;
 }
 
+int CheckCancelled(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* a = static_cast<Attempt*>(userdata);
+  if (!a->request->cancelled()) return 0;
+  a->callback_status = Status::Canceled("the request was cancelled by its caller");
+  return 1;
+}
+
 int ConnectionReady(void* userdata, char*, char*, int, int) {
   auto* a = static_cast<Attempt*>(userdata);
   a->request->on_connected();
@@ -357,6 +364,9 @@ AttemptOutcome RunAttempt(const ClientRequest& r, bool retry_possible,
   // The path goes out as given: "/a/../b" is an object key or a proxied path, not ours to squash.
   curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
   if (!r.unix_socket.empty()) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, r.unix_socket.c_str());
+  if (!r.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, r.ca_file.c_str());
+  if (!r.client_cert_file.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, r.client_cert_file.c_str());
+  if (!r.client_key_file.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, r.client_key_file.c_str());
 
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connect_timeout.count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
@@ -419,6 +429,12 @@ AttemptOutcome RunAttempt(const ClientRequest& r, bool retry_possible,
   if (r.on_connected) {
     curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, ConnectionReady);
     curl_easy_setopt(h, CURLOPT_PREREQDATA, &a);
+  }
+
+  if (r.cancelled) {
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, CheckCancelled);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &a);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   }
 
   CURLcode rc = curl_easy_perform(h);

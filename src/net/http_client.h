@@ -26,6 +26,12 @@ struct ClientRequest {
   Headers headers;
   std::string unix_socket;         // "/var/run/docker.sock" to speak HTTP over a unix socket
 
+  // HTTPS: the server is verified against ca_file when set (else the system's CAs); a client
+  // certificate and key (PEM files) authenticate the caller when set.
+  std::string ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
+
   // The body: at most one of these. A file is streamed, never loaded.
   std::string body;
   std::string body_file;
@@ -48,6 +54,10 @@ struct ClientRequest {
   // goes out. A transport failure without this call means the server was never reached, so the
   // request may safely be sent somewhere else, whatever its method.
   std::function<void()> on_connected;
+
+  // Checked about once a second while the request runs: returning true aborts it (Canceled).
+  // For long-lived streams (a watch) that must end when their owner goes away.
+  std::function<bool()> cancelled;
 
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds timeout{0};        // whole request; 0 = none

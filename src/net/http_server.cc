@@ -9,6 +9,9 @@
 // idle connections at once, waits up to the grace period for busy ones, then shuts down every
 // socket that is left. Sockets are only ever ::shutdown() from other threads, never
 // ::close()d, so a file descriptor is never reused under a thread that still uses it.
+// Asio recycles coroutine frames per thread; a request nests about a dozen, so keep that many
+// (the default, 2, sends most of them to malloc). Every file that includes Asio defines it alike.
+#define BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE 16
 #include "net/http_server.h"
 
 #include <arpa/inet.h>
@@ -19,6 +22,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -67,6 +72,22 @@ Result<std::string> BodyReader::ReadAll(size_t limit) {
           limit));
     }
   }
+}
+
+Status ResponseWriter::WriteFile(int fd, uint64_t offset, uint64_t length) {
+  constexpr size_t kChunk = 1 << 20;
+  std::vector<char> buf(static_cast<size_t>(std::min<uint64_t>(length, kChunk)));
+  while (length > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(length, buf.size()));
+    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::Internal(fmt::format("reading the file to send failed: {}", std::strerror(errno)));
+    if (n == 0) return Status::DataLoss("the file to send ended before the length given");
+    SLIPWAY_RETURN_IF_ERROR(Write(std::string_view(buf.data(), static_cast<size_t>(n))));
+    offset += static_cast<uint64_t>(n);
+    length -= static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
 }
 
 Status ResponseWriter::Send(int status, const Headers& headers, std::string_view body) {
@@ -187,6 +208,32 @@ class SocketStream {
 
   int fd() const { return fd_; }
 
+  // True when the peer has closed the connection (or it failed), without consuming any byte
+  // it sent: bytes of a next request wait in the socket and are not a close.
+  bool PeerClosed() const {
+    int revents = PollOne(fd_, POLLIN | POLLRDHUP, Millis(0));
+    if (revents < 0) return true;
+    if (revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+    if (!(revents & POLLIN)) return false;
+    char byte;
+    ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
+
+  // sendfile(2) from in_fd at *offset to the socket: the file's pages go to the socket without
+  // passing through user space. Returns the bytes sent (advancing *offset), 0 with ec set on
+  // failure or timeout.
+  size_t SendFile(int in_fd, off_t* offset, size_t n, error_code& ec) {
+    for (;;) {
+      ssize_t sent = ::sendfile(fd_, in_fd, offset, n);
+      if (sent >= 0) {
+        ec = sent == 0 ? asio::error::eof : error_code();
+        return static_cast<size_t>(sent);
+      }
+      if (!ReadyToRetry(POLLOUT, write_timeout_, ec)) return 0;
+    }
+  }
+
   // Waits up to timeout for bytes, end of stream or an error to arrive; false on timeout.
   bool WaitReadable(Millis timeout) { return PollOne(fd_, POLLIN, timeout) != 0; }
 
@@ -282,11 +329,24 @@ class ConnectionBodyReader final : public BodyReader {
         continue_pending_(continue_pending),
         remote_(remote),
         max_body_bytes_(max_body_bytes),
-        read_timeout_(read_timeout) {}
+        read_timeout_(read_timeout) {
+    // A body framed by Content-Length (the parser has checked it against the body limit) is
+    // read straight from the socket into the handler's buffer: one recv() as large as the
+    // handler asks for, no copy through the parser. Chunked bodies go through Beast's parser,
+    // with room in its buffer for large reads (Beast reads no more than the room it finds).
+    if (!parser_.is_done() && !parser_.chunked() && parser_.content_length()) {
+      direct_remaining_ = *parser_.content_length();
+    } else if (!parser_.is_done()) {
+      buffer_.reserve(kChunkedReadBytes);
+    }
+  }
+
+  // Whether the whole body has been read (a request without a body is done at once).
+  bool done() const { return direct_remaining_ ? *direct_remaining_ == 0 : parser_.is_done(); }
 
   Result<size_t> Read(char* buf, size_t n) override {
     if (!failure_.ok()) return failure_;
-    if (parser_.is_done()) return size_t{0};
+    if (done()) return size_t{0};
     if (n == 0) {
       return Status::InvalidArgument(
           "BodyReader::Read was given an empty buffer; pass room for at least one byte");
@@ -299,6 +359,7 @@ class ConnectionBodyReader final : public BodyReader {
       asio::write(stream_, asio::buffer(kContinue.data(), kContinue.size()), ec);
       if (ec) return Fail(ec);
     }
+    if (direct_remaining_) return ReadDirect(buf, n);
     auto& body = parser_.get().body();
     size_t got = 0;
     while (got == 0 && !parser_.is_done()) {
@@ -321,6 +382,26 @@ class ConnectionBodyReader final : public BodyReader {
   bool failed() const { return !failure_.ok(); }
 
  private:
+  static constexpr size_t kChunkedReadBytes = 64 * 1024;
+
+  // Content-Length bodies: first the bytes that arrived with the header, then the socket.
+  Result<size_t> ReadDirect(char* buf, size_t n) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(n, *direct_remaining_));
+    size_t got = 0;
+    if (buffer_.size() > 0) {
+      got = std::min(want, buffer_.size());
+      std::memcpy(buf, buffer_.cdata().data(), got);
+      buffer_.consume(got);
+    } else {
+      error_code ec;
+      got = stream_.read_some(asio::mutable_buffer(buf, want), ec);
+      if (ec) return Fail(ec);
+    }
+    *direct_remaining_ -= got;
+    bytes_read_ += got;
+    return got;
+  }
+
   Status Fail(const error_code& ec) {
     if (ec == beast::error::timeout) {
       failure_ = Status::DeadlineExceeded(fmt::format(
@@ -355,6 +436,7 @@ class ConnectionBodyReader final : public BodyReader {
   const std::string& remote_;
   uint64_t max_body_bytes_;
   Millis read_timeout_;
+  std::optional<uint64_t> direct_remaining_;  // set for Content-Length bodies
   uint64_t bytes_read_ = 0;
   Status failure_;
 };
@@ -444,12 +526,12 @@ class ConnectionResponseWriter final : public ResponseWriter {
   };
 
   ConnectionResponseWriter(SocketStream& stream, beast::flat_buffer& buffer, RequestFacts facts,
-                           const RequestParser& parser, std::function<bool()> stopping,
+                           const ConnectionBodyReader& body, std::function<bool()> stopping,
                            const std::string& remote)
       : stream_(stream),
         buffer_(buffer),
         facts_(facts),
-        parser_(parser),
+        body_(body),
         stopping_(std::move(stopping)),
         remote_(remote) {}
 
@@ -490,7 +572,7 @@ class ConnectionResponseWriter final : public ResponseWriter {
     }
     // An unread request body cannot be skipped reliably, so the connection closes after the
     // response; saying so lets the client stop sending.
-    if (!parser_.is_done()) close_ = true;
+    if (!body_.done()) close_ = true;
 
     status_ = status;
     no_body_ = facts_.head || status == 204 || status == 304;
@@ -558,6 +640,31 @@ class ConnectionResponseWriter final : public ResponseWriter {
     return Status::Ok();
   }
 
+  // With a Content-Length the file goes out through sendfile(2); a chunked body (or none)
+  // takes the generic path.
+  Status WriteFile(int fd, uint64_t offset, uint64_t length) override {
+    if (head_written_ && failure_.ok() && facts_.head) return Status::Ok();  // as Write
+    if (!head_written_ || !failure_.ok() || finished_ || no_body_ || chunked_ || !has_length_ ||
+        length > remaining_) {
+      return ResponseWriter::WriteFile(fd, offset, length);  // reports the misuse, if any
+    }
+    auto off = static_cast<off_t>(offset);
+    while (length > 0) {
+      error_code ec;
+      size_t want = static_cast<size_t>(std::min<uint64_t>(length, 1u << 30));
+      size_t sent = stream_.SendFile(fd, &off, want, ec);
+      if (ec == asio::error::eof) {
+        close_ = true;
+        return Status::DataLoss("the file to send ended before the length given");
+      }
+      if (ec) return Fail(ec);
+      length -= sent;
+      remaining_ -= sent;
+      body_bytes_ += sent;
+    }
+    return Status::Ok();
+  }
+
   Status Finish() override {
     if (!head_written_) return Status::FailedPrecondition("call WriteHead before Finish");
     if (!failure_.ok()) return failure_;
@@ -591,6 +698,8 @@ class ConnectionResponseWriter final : public ResponseWriter {
   }
   bool aborted() const { return aborted_; }
 
+  bool Abandoned() const override { return !failure_.ok() || stopping_() || stream_.PeerClosed(); }
+
   Result<UpgradedConnection*> Upgrade(const Headers& headers) override {
     if (aborted_) return failure_;
     if (head_written_) {
@@ -598,7 +707,7 @@ class ConnectionResponseWriter final : public ResponseWriter {
           "the response head was already sent; a connection can only be upgraded instead of a "
           "response");
     }
-    if (!parser_.is_done() || facts_.head || facts_.version < 11) {
+    if (!body_.done() || facts_.head || facts_.version < 11) {
       return Status::FailedPrecondition(
           "only an HTTP/1.1 request without a body left to read can be upgraded");
     }
@@ -647,7 +756,7 @@ class ConnectionResponseWriter final : public ResponseWriter {
   beast::flat_buffer& buffer_;
   std::optional<ConnectionUpgrade> upgrade_;
   RequestFacts facts_;
-  const RequestParser& parser_;
+  const ConnectionBodyReader& body_;
   std::function<bool()> stopping_;
   const std::string& remote_;
   bool head_written_ = false;
@@ -675,7 +784,8 @@ class ThreadedHttpServer final : public HttpServer {
         listen_fd_(listen_fd),
         wake_fd_(wake_fd),
         port_(port),
-        host_(std::move(host)) {}
+        host_(std::move(host)),
+        overloaded_response_(OverloadedResponse(options_)) {}
 
   ~ThreadedHttpServer() override {
     Shutdown(Millis(10'000));
@@ -818,21 +928,29 @@ class ThreadedHttpServer final : public HttpServer {
 
   // Answers 503 without a thread: the response fits in an empty socket buffer, so the
   // non-blocking send does not wait.
-  static void RefuseOverloaded(int fd) {
-    static const std::string kResponse = [] {
-      std::string body = "the server is at its connection limit; retry shortly\n";
-      return fmt::format(
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
-          "Retry-After: 1\r\nConnection: close\r\n\r\n{}",
-          body.size(), body);
-    }();
-    [[maybe_unused]] auto n =
-        ::send(fd, kResponse.data(), kResponse.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  void RefuseOverloaded(int fd) const {
+    [[maybe_unused]] auto n = ::send(fd, overloaded_response_.data(), overloaded_response_.size(),
+                                     MSG_NOSIGNAL | MSG_DONTWAIT);
     ::shutdown(fd, SHUT_WR);
     char sink[4096];
     while (::recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
     }
     ::close(fd);
+  }
+
+  // The whole 503 answer past max_connections, made once: it says what the limit is and which
+  // setting raises it, so whoever reads it (a client's error, a load test) knows what to change.
+  static std::string OverloadedResponse(const Options& options) {
+    std::string body = fmt::format(
+        "the server is at its limit of {} connections at once; retry shortly", options.max_connections);
+    if (!options.max_connections_setting.empty()) {
+      body += fmt::format(", or have its operator raise {}", options.max_connections_setting);
+    }
+    body += ".\n";
+    return fmt::format(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+        "Retry-After: 1\r\nConnection: close\r\n\r\n{}",
+        body.size(), body);
   }
 
   void Serve(Connection* c, uint64_t id) {
@@ -896,6 +1014,14 @@ class ThreadedHttpServer final : public HttpServer {
     if (ec) return RejectHeader(c, stream, ec);
 
     auto& message = parser.get();
+    // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no length a
+    // server can trust (a proxy in front may see another); it must be refused and the
+    // connection closed, or what follows could be read as a smuggled request.
+    if (message.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+      return Refuse(c, stream, 400,
+                    "the request's Transfer-Encoding does not end in chunked, so its body has no "
+                    "length; send it chunked or with a Content-Length");
+    }
     HttpRequest request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -918,7 +1044,7 @@ class ThreadedHttpServer final : public HttpServer {
     facts.version = message.version();
     facts.may_keep_alive = message.keep_alive();
     ConnectionResponseWriter writer(
-        stream, buffer, facts, parser, [this] { return Stopping(); }, c->remote);
+        stream, buffer, facts, body, [this] { return Stopping(); }, c->remote);
 
     bool threw = false;
     try {
@@ -951,7 +1077,7 @@ class ThreadedHttpServer final : public HttpServer {
                   std::chrono::duration_cast<Millis>(SteadyClock::now() - started).count());
 
     if (writer.upgraded()) return Next::kClose;  // the bytes that followed were not HTTP
-    if (!parser.is_done()) return Next::kCloseAfterDrain;
+    if (!body.done()) return Next::kCloseAfterDrain;
     if (threw || body.failed() || !writer.complete() || writer.close_after()) return Next::kClose;
     return Next::kKeepAlive;
   }
@@ -990,6 +1116,11 @@ class ThreadedHttpServer final : public HttpServer {
                     ec.message());
       return Next::kClose;
     }
+    return Refuse(c, stream, status, message);
+  }
+
+  // Answers a request that will not be served with status and message, and closes.
+  Next Refuse(Connection* c, SocketStream& stream, int status, const std::string& message) {
     spdlog::warn("http server {}: answering {} with {}: {}", address(), c->remote, status, message);
     std::string body = message + "\n";
     http::response<http::string_body> response(static_cast<http::status>(status), 11);
@@ -1008,6 +1139,7 @@ class ThreadedHttpServer final : public HttpServer {
   const int wake_fd_;  // eventfd: wakes the acceptor to join finished threads or to stop
   const uint16_t port_;
   const std::string host_;
+  const std::string overloaded_response_;  // after options_, which it is made from
   std::thread acceptor_;
 
   std::mutex shutdown_mu_;  // serializes Shutdown calls
@@ -1049,7 +1181,47 @@ Result<sockaddr_in> ParseListenAddress(const std::string& listen) {
   return addr;
 }
 
+// Descriptors a service needs besides its client connections: database files and connections,
+// its own HTTP clients, logs, the listening socket.
+constexpr uint64_t kDescriptorsOfItsOwn = 128;
+
+// Raises the soft open file limit towards the hard one when it cannot carry the connection cap,
+// and says so at start when even the hard limit cannot: past it accept() fails with EMFILE and
+// clients wait instead of getting the 503 that names the setting.
+void CheckOpenFileLimit(const HttpServer::Options& options) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const uint64_t needed = options.max_connections + kDescriptorsOfItsOwn;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : std::min<uint64_t>(needed, limit.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      spdlog::info("raised the open file limit from {} to {} for {} connections at once",
+                   limit.rlim_cur, raised.rlim_cur, options.max_connections);
+      limit = raised;
+    }
+  }
+  if (limit.rlim_cur == RLIM_INFINITY) return;
+  std::string problem = OpenFileLimitProblem(limit.rlim_cur, options.max_connections,
+                                             options.max_connections_setting);
+  if (!problem.empty()) spdlog::warn("{} (listening on {})", problem, options.listen);
+}
+
 }  // namespace
+
+std::string OpenFileLimitProblem(uint64_t limit, size_t max_connections,
+                                 std::string_view setting) {
+  const uint64_t needed = max_connections + kDescriptorsOfItsOwn;
+  if (limit >= needed) return "";
+  return fmt::format(
+      "the open file limit (ulimit -n) is {}, below the {} descriptors that {} connections at "
+      "once need (one each, and {} for the service itself): past about {} connections accept "
+      "fails and clients wait unanswered; raise the hard limit (ulimit -Hn, LimitNOFILE= in a "
+      "systemd unit) or lower {}",
+      limit, needed, max_connections, kDescriptorsOfItsOwn,
+      limit > kDescriptorsOfItsOwn ? limit - kDescriptorsOfItsOwn : 0,
+      setting.empty() ? std::string_view("the connection cap") : setting);
+}
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(Options options, HttpHandler handler) {
   if (!handler) return Status::InvalidArgument("HttpServer::Start needs a handler; pass one");
@@ -1061,6 +1233,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Options options, HttpHandl
         "fix the server configuration");
   }
   SLIPWAY_ASSIGN_OR_RETURN(sockaddr_in addr, ParseListenAddress(options.listen));
+  CheckOpenFileLimit(options);
 
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {

@@ -8,6 +8,9 @@
 //
 // Promises:
 //  - header section larger than Options::max_header_bytes -> 431, connection closed;
+//  - a request that is not valid HTTP/1.1 (Content-Length and Transfer-Encoding together, two
+//    Content-Lengths, a Transfer-Encoding that does not end in chunked) -> 400, connection
+//    closed, so its body is never read as a next request;
 //  - a body larger than Options::max_body_bytes -> 413 before the handler sees it (when
 //    Content-Length says so) or a Read error (chunked), connection closed;
 //  - a peer silent for Options::read_timeout mid-request -> connection closed;
@@ -20,6 +23,8 @@
 //  - ResponseWriter::Abort closes the connection mid-response (never a complete-looking
 //    truncated body); ResponseWriter::Upgrade answers 101 and hands the raw connection to the
 //    handler until it returns (WebSocket);
+//  - ResponseWriter::Abandoned tells a handler that streams a response slowly that its client
+//    closed the connection or that the server is shutting down;
 //  - Shutdown() stops accepting, lets in-flight requests finish within the grace period, closes
 //    idle connections, and then returns.
 #pragma once
@@ -30,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 #include "net/http.h"
@@ -83,6 +89,10 @@ class ResponseWriter {
   virtual Status WriteHead(int status, const Headers& headers,
                            std::optional<uint64_t> content_length) = 0;
   virtual Status Write(std::string_view data) = 0;
+  // Writes bytes [offset, offset + length) of the open file fd as the next part of the body.
+  // A connection sends them with sendfile(2) when the response has a Content-Length; the
+  // default reads the file through a buffer and calls Write.
+  virtual Status WriteFile(int fd, uint64_t offset, uint64_t length);
   // Ends the body (terminating chunk when chunked).
   virtual Status Finish() = 0;
   virtual bool head_written() const = 0;
@@ -97,6 +107,10 @@ class ResponseWriter {
   virtual Result<UpgradedConnection*> Upgrade(const Headers& headers) {
     return Status::Unimplemented("this response writer cannot hand over a connection");
   }
+  // True once nobody will read more of this response: the client closed the connection, or
+  // the server is shutting down. A handler that waits between writes (a long-lived stream)
+  // asks this while it waits and ends its response. Writers that are not connections say false.
+  virtual bool Abandoned() const { return false; }
 
   // WriteHead + Write + Finish for a body already in memory.
   Status Send(int status, const Headers& headers, std::string_view body);
@@ -114,6 +128,10 @@ class HttpServer {
     std::chrono::milliseconds write_timeout{30'000};
     std::chrono::milliseconds idle_timeout{60'000};
     size_t max_connections = 1024;
+    // The setting an operator raises max_connections with ("--max-connections
+    // (CTRL_MAX_CONNECTIONS)"): the 503 a client gets past the cap names it, and so does the
+    // warning at start when the open file limit is below the cap. Empty: a generic sentence.
+    std::string max_connections_setting;
   };
 
   // Binds and starts serving in background threads.
@@ -127,6 +145,13 @@ class HttpServer {
   // Graceful stop; see the header comment. Idempotent; the destructor calls it.
   virtual void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000)) = 0;
 };
+
+// Why an open file limit (RLIMIT_NOFILE) of `limit` cannot carry max_connections connections
+// (each is a descriptor, and the process needs some of its own), as a sentence naming the
+// setting; empty when it can. HttpServer::Start raises its soft limit towards the hard one
+// first, and logs this warning when even that is not enough.
+std::string OpenFileLimitProblem(uint64_t limit, size_t max_connections,
+                                 std::string_view setting);
 
 // Blocks the calling thread until SIGINT or SIGTERM arrives; returns the signal number.
 // Call before starting threads that should not receive the signal (it blocks them process-wide).

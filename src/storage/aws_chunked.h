@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "net/http.h"
@@ -56,6 +57,28 @@ enum class ChecksumAlgorithm { kCrc32, kCrc32c, kCrc64Nvme, kSha1, kSha256 };
 std::optional<ChecksumAlgorithm> ChecksumFromHeaderName(std::string_view header_name);
 // kCrc32c -> "x-amz-checksum-crc32c".
 std::string_view ChecksumHeaderName(ChecksumAlgorithm algorithm);
+
+// "CRC32" (any case), as x-amz-checksum-algorithm names them -> kCrc32; nullopt for others.
+std::optional<ChecksumAlgorithm> ChecksumFromAlgorithmName(std::string_view name);
+// kCrc64Nvme -> "CRC64NVME" (x-amz-checksum-algorithm, ListParts' ChecksumAlgorithm).
+std::string_view ChecksumAlgorithmName(ChecksumAlgorithm algorithm);
+// kCrc32 -> "ChecksumCRC32", the element S3's XML documents carry it in.
+std::string ChecksumElementName(ChecksumAlgorithm algorithm);
+// The CRCs, whose values over consecutive pieces combine into the value over the whole; S3
+// offers FULL_OBJECT multipart checksums for these only.
+bool IsCrcChecksum(ChecksumAlgorithm algorithm);
+
+// The checksum of a multipart object, from its parts' checksums (base64, as stored):
+//  - COMPOSITE: the algorithm over the concatenated binary part checksums, base64, then
+//    "-<number of parts>";
+//  - FULL_OBJECT (CRCs only): the CRC of the whole object, combined from each part's CRC and
+//    size, with nothing appended.
+// nullopt when a part checksum is not valid base64 of the algorithm's size.
+std::optional<std::string> CompositeChecksum(ChecksumAlgorithm algorithm,
+                                             const std::vector<std::string>& part_checksums);
+std::optional<std::string> FullObjectCrc(ChecksumAlgorithm algorithm,
+                                         const std::vector<std::string>& part_checksums,
+                                         const std::vector<uint64_t>& part_sizes);
 
 // An incremental checksum whose result is what S3 puts in x-amz-checksum-*: the base64 of the
 // big-endian digest. Not thread-safe; one per stream.
@@ -138,7 +161,8 @@ class AwsChunkedDecoder : public net::BodyReader {
   Status error_;
 
   std::string buffer_;
-  size_t buffer_pos_ = 0;
+  size_t buffer_pos_ = 0;  // next unread byte of buffer_
+  size_t buffer_end_ = 0;  // end of the bytes the last read put in buffer_
 
   uint64_t chunk_remaining_ = 0;
   uint64_t chunk_size_ = 0;

@@ -76,7 +76,9 @@ system_clock::time_point ParseTimestamp(std::string_view s) {
       strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) == nullptr) {
     return {};
   }
-  return system_clock::from_time_t(timegm(&tm));
+  system_clock::time_point t{};
+  (void)TimePointFromTimeT(timegm(&tm), &t);  // a year no time point holds stays the epoch
+  return t;
 }
 
 // The request headers a PutOptions asks for (signed along with the rest). Content-MD5 only
@@ -460,6 +462,31 @@ std::string S3Client::PresignPut(std::string_view bucket, std::string_view key,
   if (content_length) extra.Add("Content-Length", std::to_string(*content_length));
   return Presign("PUT", options_.public_endpoint + ObjectPath(bucket, key), options_.credentials,
                  options_.region, Now(), expires, extra);
+}
+
+// Why x-amz-checksum-sha256 and not x-amz-content-sha256: for a presigned URL, SigV4's canonical
+// request always carries UNSIGNED-PAYLOAD as the payload hash (AWS: "Authenticating Requests:
+// Using Query Parameters"), and what S3 does with an x-amz-content-sha256 hash on a presigned
+// request is not documented. PutObject's x-amz-checksum-sha256 is: S3 computes the SHA-256 of
+// the body it receives and answers 400 BadDigest, storing nothing, when it differs; and a
+// header named in X-Amz-SignedHeaders must be sent with the signed value or the request fails
+// with SignatureDoesNotMatch (it cannot be dropped or changed by the uploader).
+S3Client::ContentBoundPut S3Client::PresignContentPut(std::string_view bucket,
+                                                      std::string_view key,
+                                                      std::chrono::seconds expires,
+                                                      std::string_view sha256_hex,
+                                                      uint64_t content_length) const {
+  std::string raw;
+  for (size_t i = 0; i + 1 < sha256_hex.size(); i += 2) {
+    raw += static_cast<char>(std::stoi(std::string(sha256_hex.substr(i, 2)), nullptr, 16));
+  }
+  ContentBoundPut out;
+  out.headers.Add("x-amz-checksum-sha256", Base64Encode(raw));
+  net::Headers signed_headers = out.headers;
+  signed_headers.Add("Content-Length", std::to_string(content_length));
+  out.url = Presign("PUT", options_.public_endpoint + ObjectPath(bucket, key),
+                    options_.credentials, options_.region, Now(), expires, signed_headers);
+  return out;
 }
 
 std::string S3Client::PresignGet(std::string_view bucket, std::string_view key,

@@ -106,6 +106,17 @@ class S3Client {
                          std::chrono::seconds expires = std::chrono::minutes(15),
                          std::string_view content_type = "",
                          std::optional<uint64_t> content_length = std::nullopt) const;
+  // A presigned PUT bound to one content: its SHA-256 (lower-case hex) and size are signed into
+  // the URL as the x-amz-checksum-sha256 and Content-Length headers, which the uploader sends
+  // as given in `headers`. The store (S3 or ours) refuses a body with another SHA-256 (400
+  // BadDigest) and stores nothing; a PUT without the header fails its signature.
+  struct ContentBoundPut {
+    std::string url;
+    net::Headers headers;  // to send with the PUT, values exactly as given
+  };
+  ContentBoundPut PresignContentPut(std::string_view bucket, std::string_view key,
+                                    std::chrono::seconds expires, std::string_view sha256_hex,
+                                    uint64_t content_length) const;
   // With response_content_type set, the GET answers with that Content-Type (S3's
   // response-content-type override, signed into the URL) whatever the object was stored with.
   std::string PresignGet(std::string_view bucket, std::string_view key,

@@ -155,17 +155,6 @@ ParsedUrl ParseUrl(std::string_view url) {
   return out;
 }
 
-bool ParseHttpDate(std::string_view s, system_clock::time_point* out) {
-  std::tm tm{};
-  std::string str(s);
-  const char* end = strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (end == nullptr || *end != '\0') return false;
-  time_t t = timegm(&tm);
-  if (t == static_cast<time_t>(-1)) return false;
-  *out = system_clock::from_time_t(t);
-  return true;
-}
-
 AuthFailure Fail(AuthError e, std::string message) { return AuthFailure{e, std::move(message)}; }
 
 struct CredentialParts {
@@ -413,6 +402,39 @@ std::variant<VerifiedRequest, AuthFailure> VerifyQueryAuth(const net::HttpReques
 }
 
 }  // namespace
+
+bool ParseHttpDate(std::string_view s, system_clock::time_point* out) {
+  std::string str(Trim(s));
+  std::tm tm{};
+  const char* end = nullptr;
+  // IMF-fixdate / RFC 1123, whose zone may also be written numerically ("-0000", "+0100").
+  end = strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
+  long offset_s = 0;
+  if (end != nullptr) {
+    std::string_view zone = end;
+    while (!zone.empty() && zone.front() == ' ') zone.remove_prefix(1);
+    if (zone == "GMT" || zone == "UTC" || zone == "Z") {
+      // UTC
+    } else if (zone.size() == 5 && (zone[0] == '+' || zone[0] == '-') &&
+               zone.find_first_not_of("0123456789", 1) == std::string_view::npos) {
+      long hh = (zone[1] - '0') * 10 + (zone[2] - '0');
+      long mm = (zone[3] - '0') * 10 + (zone[4] - '0');
+      offset_s = (hh * 3600 + mm * 60) * (zone[0] == '-' ? -1 : 1);
+    } else {
+      return false;
+    }
+  } else {
+    // The obsolete forms RFC 9110 still asks recipients to accept: RFC 850 and asctime.
+    tm = {};
+    end = strptime(str.c_str(), "%A, %d-%b-%y %H:%M:%S GMT", &tm);
+    if (end == nullptr || *end != '\0') {
+      tm = {};
+      end = strptime(str.c_str(), "%a %b %e %H:%M:%S %Y", &tm);
+      if (end == nullptr || *end != '\0') return false;
+    }
+  }
+  return TimePointFromTimeT(timegm(&tm) - offset_s, out);
+}
 
 std::string CanonicalRequest(const CanonicalRequestInput& in) {
   std::string out;

@@ -9,8 +9,8 @@
 #include <chrono>
 #include <functional>
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "base/clock.h"
@@ -37,9 +37,9 @@ struct Credentials {
 // wire (percent-encoded); they are normalised (decoded, re-encoded with S3's rules, sorted).
 struct CanonicalRequestInput {
   std::string method;
-  std::string raw_path;    // "/bucket/my%20key"
-  std::string raw_query;   // "list-type=2&prefix=a%2Fb" (X-Amz-Signature excluded by caller)
-  net::Headers headers;    // at least every header named in signed_headers
+  std::string raw_path;   // "/bucket/my%20key"
+  std::string raw_query;  // "list-type=2&prefix=a%2Fb" (X-Amz-Signature excluded by caller)
+  net::Headers headers;   // at least every header named in signed_headers
   std::vector<std::string> signed_headers;  // lower-case names, sorted
   std::string payload_hash;
 };
@@ -84,26 +84,30 @@ std::string Presign(std::string_view method, std::string_view url, const Credent
 
 // --- server side ------------------------------------------------------------------------------
 
+// An HTTP date: IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", also with a numeric zone such as
+// "-0000"), or the obsolete RFC 850 and asctime forms. False when it is none of them.
+bool ParseHttpDate(std::string_view s, std::chrono::system_clock::time_point* out);
+
 // What a verified request told us. For aws-chunked uploads the seed signature and signing key
 // let the body decoder verify every chunk's signature.
 struct VerifiedRequest {
   std::string access_key;
-  std::string payload_hash;     // as declared: hex, UNSIGNED-PAYLOAD or STREAMING-*
-  std::string amz_date;         // "20130524T000000Z"
-  std::string scope;            // "20130524/us-east-1/s3/aws4_request"
-  std::string seed_signature;   // the request's own signature
+  std::string payload_hash;    // as declared: hex, UNSIGNED-PAYLOAD or STREAMING-*
+  std::string amz_date;        // "20130524T000000Z"
+  std::string scope;           // "20130524/us-east-1/s3/aws4_request"
+  std::string seed_signature;  // the request's own signature
   Sha256Digest signing_key{};
   bool presigned = false;
 };
 
 enum class AuthError {
-  kMissing,             // no Authorization header and no X-Amz-Signature: AccessDenied
-  kMalformed,           // AuthorizationHeaderMalformed / AuthorizationQueryParametersError
-  kUnknownAccessKey,    // InvalidAccessKeyId
-  kSignatureMismatch,   // SignatureDoesNotMatch
-  kExpired,             // AccessDenied "Request has expired"
-  kSkewed,              // RequestTimeTooSkewed (header auth more than 15 min off)
-  kWrongRegion,         // AuthorizationHeaderMalformed (region in scope is not ours)
+  kMissing,            // no Authorization header and no X-Amz-Signature: AccessDenied
+  kMalformed,          // AuthorizationHeaderMalformed / AuthorizationQueryParametersError
+  kUnknownAccessKey,   // InvalidAccessKeyId
+  kSignatureMismatch,  // SignatureDoesNotMatch
+  kExpired,            // AccessDenied "Request has expired"
+  kSkewed,             // RequestTimeTooSkewed (header auth more than 15 min off)
+  kWrongRegion,        // AuthorizationHeaderMalformed (region in scope is not ours)
 };
 
 struct AuthFailure {

@@ -290,6 +290,16 @@ Status RunContext::Sleep(std::string_view name, milliseconds duration) {
 }
 
 Status RunContext::SleepUntil(std::chrono::system_clock::time_point t) {
+  return SleepUntil(t, nullptr);
+}
+
+void RunContext::WakeSleepers() {
+  std::lock_guard lock(engine_.mu_);
+  engine_.cv_.notify_all();
+}
+
+Status RunContext::SleepUntil(std::chrono::system_clock::time_point t,
+                              const std::function<bool()>& woken) {
   std::unique_lock lock(engine_.mu_);
   for (;;) {
     if (engine_.stopping_ || lease_->lost) {
@@ -297,7 +307,7 @@ Status RunContext::SleepUntil(std::chrono::system_clock::time_point t) {
       return Interruption();
     }
     const auto now = clock().Now();
-    if (now >= t) return Status::Ok();
+    if (now >= t || (woken && woken())) return Status::Ok();
     // The clock may be a test's ManualClock, which moves without notifying anyone: look again
     // at least every poll interval.
     auto wait =
@@ -416,6 +426,7 @@ void WorkflowEngine::Stop() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
+    stop_requested_ = true;
     threads.swap(threads_);
   }
   cv_.notify_all();

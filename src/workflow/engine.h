@@ -29,6 +29,7 @@
 // thread executing its run.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -126,6 +127,14 @@ class RunContext {
   // deadline: it journals nothing, and a kCanceled it returns, passed on by the body, makes
   // the step record nothing, so the run resumes that step later.
   Status SleepUntil(std::chrono::system_clock::time_point t);
+  // The same, but also returns Ok as soon as woken() is true: a step that waits on a clock and
+  // on news from another thread (a stream) at once. The thread that makes woken() true calls
+  // WakeSleepers() so it is looked at without delay. woken runs with the engine's lock held:
+  // it may only read (an atomic), never call into the engine.
+  Status SleepUntil(std::chrono::system_clock::time_point t, const std::function<bool()>& woken);
+  // Makes every SleepUntil of this engine look at its clock and woken() again. Unlike the rest
+  // of RunContext, callable from any thread while the run's step is in progress.
+  void WakeSleepers();
 
   // Recorded on the run when the workflow function returns ok.
   void SetOutput(std::string output) { output_ = std::move(output); }
@@ -195,6 +204,10 @@ class WorkflowEngine {
 
   const std::string& owner() const { return owner_; }
 
+  // True from the moment Stop() begins: step bodies doing long work (a build) may watch it and
+  // return early; the engine records nothing for a step interrupted this way.
+  const std::atomic<bool>& stop_requested() const { return stop_requested_; }
+
  private:
   friend class RunContext;
   struct Claim;
@@ -216,6 +229,7 @@ class WorkflowEngine {
   mutable std::mutex mu_;
   std::condition_variable cv_;   // Start, Stop, lost leases; sleeping runs and idle workers wait
   bool stopping_ = false;        // workers stop claiming; sleeping runs wake up
+  std::atomic<bool> stop_requested_{false};  // stopping_, readable without the lock
   bool heartbeat_stop_ = false;  // set after the workers have returned
   bool started_ = false;
   int wakeups_ = 0;  // runs started in this engine and not yet looked for by a worker

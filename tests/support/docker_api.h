@@ -15,10 +15,16 @@ namespace slipway::testing {
 
 // One call on /var/run/docker.sock. 404 is an answer (a null or error body), other statuses
 // of 300 and above are Internal errors naming the call.
-inline Result<nlohmann::json> DockerApi(const std::string& method, const std::string& path) {
+// body, when given, is sent as JSON.
+inline Result<nlohmann::json> DockerApi(const std::string& method, const std::string& path,
+                                        const std::string& body = "") {
   static net::HttpClient* http = new net::HttpClient();
   net::ClientRequest req;
   req.method = method;
+  if (!body.empty()) {
+    req.body = body;
+    req.headers.Set("Content-Type", "application/json");
+  }
   req.unix_socket = "/var/run/docker.sock";
   req.url = "http://docker/v1.41" + path;
   req.timeout = std::chrono::seconds(30);

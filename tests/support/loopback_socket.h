@@ -34,6 +34,7 @@ class LoopbackSocket {
   LoopbackSocket& operator=(const LoopbackSocket&) = delete;
 
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
 
   bool Send(std::string_view data) {
     while (!data.empty()) {

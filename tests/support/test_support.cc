@@ -167,6 +167,14 @@ void WriteRandomFile(const std::filesystem::path& path, uint64_t size, uint32_t 
   }
 }
 
+bool ProcessRunning(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  // /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces, so read after the last ')'.
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});

@@ -55,6 +55,10 @@ class Process {
   int status_ = 0;
 };
 
+// Whether the process runs: exists and is no zombie (a daemon that double-forked is reparented
+// to PID 1, which may not reap it here, so kill(pid, 0) alone would say it still runs).
+bool ProcessRunning(pid_t pid);
+
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr interleaved

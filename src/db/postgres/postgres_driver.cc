@@ -2,6 +2,9 @@
 
 #include <libpq-fe.h>
 
+#include <poll.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -71,6 +74,12 @@ ParamUse ScanParams(std::string_view sql) {
     }
   }
   return use;
+}
+
+// libpq's messages end with a newline.
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
 }
 
 class PostgresConnection final : public Connection {
@@ -212,11 +221,6 @@ class PostgresConnection final : public Connection {
 
   explicit PostgresConnection(PGconn* conn) : conn_(conn) {}
 
-  static std::string Trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-  }
-
   static void ReadRows(PGresult* res, Rows* rows) {
     const int ncols = PQnfields(res);
     auto columns = std::make_shared<std::vector<std::string>>();
@@ -316,6 +320,80 @@ class PostgresConnection final : public Connection {
   bool retryable_ = false;
 };
 
+// A connection that only LISTENs: notices arrive on its socket between statements, so it runs
+// none but LISTEN and waits in poll() for the rest of its life.
+class PostgresNoticeConnection final : public NoticeConnection {
+ public:
+  static Result<std::unique_ptr<NoticeConnection>> Open(const std::string& url,
+                                                        const std::string& description) {
+    PGconn* raw = PQconnectdb(url.c_str());
+    std::unique_ptr<PostgresNoticeConnection> conn(new PostgresNoticeConnection(raw, description));
+    if (raw == nullptr || PQstatus(raw) != CONNECTION_OK) {
+      std::string why = raw ? Trim(PQerrorMessage(raw)) : "out of memory";
+      return Status::Unavailable("cannot connect to PostgreSQL at " + description +
+                                 " to listen for changes: " + why +
+                                 " (check that the server is running).");
+    }
+    PQsetNoticeProcessor(
+        raw, [](void*, const char*) {}, nullptr);
+    return std::unique_ptr<NoticeConnection>(std::move(conn));
+  }
+
+  ~PostgresNoticeConnection() override {
+    if (conn_ != nullptr) PQfinish(conn_);
+  }
+
+  Status Listen(std::string_view channel) override {
+    char* quoted = PQescapeIdentifier(conn_, channel.data(), channel.size());
+    if (quoted == nullptr) return Lost("quoting the channel name");
+    std::string sql = std::string("LISTEN ") + quoted;
+    PQfreemem(quoted);
+    PGresult* res = PQexec(conn_, sql.c_str());
+    const bool ok = res != nullptr && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) return Lost(sql);
+    return Status::Ok();
+  }
+
+  Result<std::vector<Notice>> Wait(std::chrono::milliseconds timeout) override {
+    std::vector<Notice> out;
+    // Notices may already have arrived with the answer to LISTEN.
+    SLIPWAY_RETURN_IF_ERROR(Collect(&out));
+    if (!out.empty()) return out;
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    if (p.fd < 0) return Lost("waiting for notices");
+    int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (r < 0 && errno != EINTR) return Lost("waiting for notices");
+    if (r > 0) {
+      if (PQconsumeInput(conn_) == 0) return Lost("reading notices");
+      SLIPWAY_RETURN_IF_ERROR(Collect(&out));
+    }
+    return out;
+  }
+
+ private:
+  PostgresNoticeConnection(PGconn* conn, std::string description)
+      : conn_(conn), description_(std::move(description)) {}
+
+  Status Collect(std::vector<Notice>* out) {
+    while (PGnotify* n = PQnotifies(conn_)) {
+      out->push_back({n->relname, n->extra != nullptr ? n->extra : ""});
+      PQfreemem(n);
+    }
+    if (PQstatus(conn_) != CONNECTION_OK) return Lost("reading notices");
+    return Status::Ok();
+  }
+
+  Status Lost(std::string_view doing) {
+    return Status::Unavailable("lost the PostgreSQL connection to " + description_ +
+                               " that listens for changes (" + std::string(doing) +
+                               "): " + Trim(PQerrorMessage(conn_)) + "; it is opened again.");
+  }
+
+  PGconn* conn_;
+  std::string description_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Database>> OpenPostgres(std::string_view url_view,
@@ -326,8 +404,12 @@ Result<std::unique_ptr<Database>> OpenPostgres(std::string_view url_view,
   ConnectionFactory factory = [url, description] {
     return PostgresConnection::Open(url, description);
   };
-  return std::unique_ptr<Database>(std::make_unique<PooledDatabase>(
-      Dialect::kPostgres, description, std::move(factory), std::move(first), options));
+  NoticeConnector notices = [url, description] {
+    return PostgresNoticeConnection::Open(url, description);
+  };
+  return std::unique_ptr<Database>(
+      std::make_unique<PooledDatabase>(Dialect::kPostgres, description, std::move(factory),
+                                       std::move(first), options, std::move(notices)));
 }
 
 }  // namespace slipway::db

@@ -1,5 +1,8 @@
 #include "krane/docker/container_state.h"
 
+#include "krane/log_lines.h"
+
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +36,20 @@ std::string ExitReason(const Json& state) {
   return reason;
 }
 
+// Exited by SIGTERM or SIGKILL (exit code 143 or 137, not OOM-killed), with a restart policy
+// that brings it back when dockerd starts again.
+bool StoppedByDockerd(const Json& inspect) {
+  const Json state = inspect.value("State", Json());
+  const int exit_code = Field<int>(state, "ExitCode", 0);
+  if ((exit_code != 128 + 15 && exit_code != 128 + 9) || Field<bool>(state, "OOMKilled", false)) {
+    return false;
+  }
+  const Json host = inspect.value("HostConfig", Json());
+  const Json policy = host.is_object() ? host.value("RestartPolicy", Json()) : Json();
+  const std::string name = Field<std::string>(policy, "Name", "");
+  return name == "unless-stopped" || name == "always";
+}
+
 }  // namespace
 
 std::string CrashLoopPhrase(int restart_count) {
@@ -50,6 +67,16 @@ ContainerVerdict JudgeContainer(const Json& inspect) {
   const std::string status = Field<std::string>(state, "Status", "");
   verdict.restart_count = Field<int>(inspect, "RestartCount", 0);
 
+  if (status == "exited" && StoppedByDockerd(inspect)) {
+    // dockerd stops every container when it shuts down (SIGTERM, SIGKILL after the stop
+    // timeout), and its restart policy starts them again when it comes back: the app did not
+    // fail. If nothing starts it again (an operator's `docker stop`), the wait deadline fails
+    // the deployment with this reason.
+    verdict.reason = ExitReason(state) +
+                     ", stopped by a signal from outside (as dockerd stops containers when it "
+                     "shuts down); waiting for its restart policy to start it again";
+    return verdict;
+  }
   if (status == "exited" || status == "dead") {
     verdict.phase = ContainerVerdict::Phase::kFailed;
     verdict.reason = ExitReason(state);
@@ -136,31 +163,51 @@ std::optional<LastExit> LastExitFromEvents(std::string_view events) {
   return last;
 }
 
-std::string DemultiplexLogs(std::string_view raw) {
+std::vector<LogFrame> DemultiplexLogFrames(std::string_view raw) {
   constexpr size_t kHeader = 8;
   auto is_header = [&](size_t at) {
     if (raw.size() - at < kHeader) return false;
     const auto stream = static_cast<unsigned char>(raw[at]);
     return stream <= 2 && raw[at + 1] == 0 && raw[at + 2] == 0 && raw[at + 3] == 0;
   };
-  if (raw.empty() || !is_header(0)) return std::string(raw);
-
-  std::string out;
+  std::vector<LogFrame> frames;
+  if (raw.empty()) return frames;
+  if (!is_header(0)) {
+    frames.push_back({1, std::string(raw)});
+    return frames;
+  }
   size_t at = 0;
   while (at < raw.size()) {
     if (!is_header(at)) {
       // A broken frame boundary: keep the bytes rather than lose the end of the log.
-      out.append(raw.substr(at));
+      frames.push_back({1, std::string(raw.substr(at))});
       break;
     }
+    const int stream = static_cast<unsigned char>(raw[at]);
     uint32_t size = 0;
     for (size_t i = 4; i < kHeader; ++i) {
       size = (size << 8) | static_cast<unsigned char>(raw[at + i]);
     }
     at += kHeader;
-    out.append(raw.substr(at, size));
+    frames.push_back({stream, std::string(raw.substr(at, size))});
     at += std::min<size_t>(size, raw.size() - at);
   }
+  return frames;
+}
+
+std::vector<LogLine> TimestampedLogLines(const std::vector<LogFrame>& frames) {
+  // A line may span frames of one stream; frames of the two streams never share a line.
+  TimestampedLineSplitter out_lines("stdout"), err_lines("stderr");
+  std::vector<LogLine> out;
+  for (const auto& f : frames) (f.stream == 2 ? err_lines : out_lines).Feed(f.bytes, &out);
+  out_lines.Finish(&out);
+  err_lines.Finish(&out);
+  return out;
+}
+
+std::string DemultiplexLogs(std::string_view raw) {
+  std::string out;
+  for (const auto& f : DemultiplexLogFrames(raw)) out += f.bytes;
   return out;
 }
 

@@ -5,9 +5,12 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "krane/backend.h"
+
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace slipway::krane::docker {
 
@@ -53,6 +56,18 @@ std::optional<LastExit> LastExitFromEvents(std::string_view events);
 // alike. Input that does not start with a valid frame header (a TTY container) is returned as
 // is; a truncated last frame contributes what it has.
 std::string DemultiplexLogs(std::string_view raw);
+
+// The same frames one by one: stream 1 is stdout, 2 stderr (0 stdin, never sent).
+struct LogFrame {
+  int stream = 1;
+  std::string bytes;
+};
+std::vector<LogFrame> DemultiplexLogFrames(std::string_view raw);
+
+// The lines of a logs response asked for with timestamps=1 ("2026-12-01T22:30:00.123456789Z
+// text"), each with its time and stream; instance_id left empty. A line whose timestamp cannot
+// be read keeps time 0 and its whole text.
+std::vector<LogLine> TimestampedLogLines(const std::vector<LogFrame>& frames);
 
 // The last n lines of text, without a trailing newline.
 std::string LastLines(std::string_view text, size_t n);

@@ -15,8 +15,11 @@
 #include <optional>
 #include <set>
 
+#include "base/crypto.h"
 #include "krane/docker/container_state.h"
 #include "krane/docker/engine_client.h"
+#include "krane/log_lines.h"
+#include "krane/loopback_port.h"
 #include "krane/readiness.h"
 #include "net/http.h"
 
@@ -79,29 +82,6 @@ std::pair<std::string, std::string> SplitImageReference(const std::string& image
   return {image, "latest"};
 }
 
-// A TCP port on 127.0.0.1 that nothing listens on right now and that is not in taken.
-Result<int> PickFreeLoopbackPort(const std::set<int>& taken) {
-  for (int attempt = 0; attempt < 64; ++attempt) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) break;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    ::close(fd);
-    if (port > 0 && taken.count(port) == 0) return port;
-  }
-  return Status::ResourceExhausted(
-      "krane found no free loopback port for a new instance; stop unused deployments or widen "
-      "net.ipv4.ip_local_port_range");
-}
-
 Result<NetworkMode> ParseNetworkMode(const std::string& mode) {
   if (mode == "host") return NetworkMode::kHost;
   if (mode == "bridge") return NetworkMode::kBridge;
@@ -112,13 +92,19 @@ Result<NetworkMode> ParseNetworkMode(const std::string& mode) {
       mode));
 }
 
-class DockerBackend : public KraneBackend {
+class DockerBackend : public KraneBackend, public DockerBackendView {
  public:
   DockerBackend(KraneBackendConfig config, NetworkMode network_mode,
                 std::unique_ptr<EngineClient> engine)
       : config_(std::move(config)), network_mode_(network_mode), engine_(std::move(engine)) {}
 
   std::string_view name() const override { return "docker"; }
+
+  Status Ping() override {
+    SLIPWAY_ASSIGN_OR_RETURN(auto reply, engine_->Call("GET", "/_ping", "", std::chrono::seconds(5)));
+    if (reply.status != 200) return EngineClient::ErrorFor(reply, "pinging dockerd");
+    return Status::Ok();
+  }
 
   Result<std::vector<Instance>> CreateDeployment(const DeploymentSpec& spec) override {
     if (network_mode_ == NetworkMode::kHost && spec.port != 0 && spec.replicas > 1) {
@@ -129,7 +115,7 @@ class DockerBackend : public KraneBackend {
     }
     SLIPWAY_ASSIGN_OR_RETURN(auto existing, ListContainers(DeploymentFilters(spec.ref)));
     // Pulling may take minutes: do it before taking the lock that serializes creation.
-    if (!MissingReplicas(spec, existing).empty()) SLIPWAY_RETURN_IF_ERROR(EnsureImage(spec.image));
+    if (!MissingReplicas(spec, existing).empty()) SLIPWAY_RETURN_IF_ERROR(EnsureImage(spec.image, spec.pull_auth));
 
     {
       // One creator at a time, so two concurrent identical requests cannot both create
@@ -157,6 +143,16 @@ class DockerBackend : public KraneBackend {
       }
     }
     return GetDeployment(spec.ref);
+  }
+
+  uint64_t WaitForInstanceChange(const DeploymentRef& ref, uint64_t seen,
+                                 std::chrono::milliseconds timeout) override {
+    return Events().WaitForChange(ref.deployment_id, seen, timeout);
+  }
+
+  ContainerEventCounters EventCounters() const override {
+    std::lock_guard lock(events_mu_);
+    return events_ ? events_->counters() : ContainerEventCounters{};
   }
 
   Result<std::vector<Instance>> GetDeployment(const DeploymentRef& ref) override {
@@ -264,7 +260,7 @@ class DockerBackend : public KraneBackend {
   }
 
   // Pulls the image unless dockerd already has it (a locally built image has no registry).
-  Status EnsureImage(const std::string& image) {
+  Status EnsureImage(const std::string& image, const DeploymentSpec::PullAuth& auth) {
     SLIPWAY_ASSIGN_OR_RETURN(
         auto present, engine_->Call("GET", "/images/" + net::UriEncode(image, false) + "/json"));
     if (present.status == 200) return Status::Ok();
@@ -272,11 +268,22 @@ class DockerBackend : public KraneBackend {
 
     auto [repo, tag] = SplitImageReference(image);
     spdlog::info("pulling image {} (not present locally)", image);
+    net::Headers headers;
+    if (!auth.server.empty()) {
+      // The Engine API's credentials: base64url of {"username","password","serveraddress"}.
+      std::string encoded = Base64Encode(
+          Json{{"username", auth.username}, {"password", auth.password},
+               {"serveraddress", auth.server}}
+              .dump());
+      std::replace(encoded.begin(), encoded.end(), '+', '-');
+      std::replace(encoded.begin(), encoded.end(), '/', '_');
+      headers.Set("X-Registry-Auth", encoded);
+    }
     SLIPWAY_ASSIGN_OR_RETURN(auto pulled,
                              engine_->Call("POST",
                                            fmt::format("/images/create?fromImage={}&tag={}",
                                                        net::UriEncode(repo), net::UriEncode(tag)),
-                                           "", std::chrono::minutes(10)));
+                                           "", std::chrono::minutes(10), headers));
     const std::string what = fmt::format(
         "image {} is not on this machine and pulling it failed (build it first, or push it to "
         "the registry krane pulls from)",
@@ -319,7 +326,12 @@ class DockerBackend : public KraneBackend {
     Json host_config = {{"RestartPolicy", {{"Name", "unless-stopped"}}},
                         {"Init", true},
                         {"NetworkMode", bridge ? "bridge" : "host"},
-                        {"PidsLimit", config_.pids_limit}};
+                        {"PidsLimit", config_.pids_limit},
+                        {"LogConfig",
+                         {{"Type", "json-file"},
+                          {"Config",
+                           {{"max-size", std::to_string(config_.log_max_bytes)},
+                            {"max-file", std::to_string(config_.log_max_files)}}}}}};
     const std::string exposed = fmt::format("{}/tcp", ports.container);
     if (bridge) {
       // Loopback only, like host mode: nothing off this machine reaches the instance.
@@ -412,6 +424,8 @@ class DockerBackend : public KraneBackend {
                            kDefaultProbeTimeout, route);
         if (probe.ready) {
           instance.status = InstanceStatus::kRunning;
+          // Answering again after a crash: what ended its last run is worth keeping in view.
+          if (verdict.restart_count > 0) instance.reason = RestartedNote(verdict, c);
         } else if (verdict.crashed_before) {
           instance.status = InstanceStatus::kFailed;
           instance.reason = WithLogTail(CrashLoopReason(verdict, c), c);
@@ -425,9 +439,21 @@ class DockerBackend : public KraneBackend {
     return std::optional<Instance>(std::move(instance));
   }
 
+  // "restarted once by its restart policy; its last run exited with exit code 7"
+  std::string RestartedNote(const ContainerVerdict& verdict, const ListedContainer& c) {
+    std::optional<LastExit> last = LastExitOf(c);
+    const std::string times =
+        verdict.restart_count == 1 ? "once" : fmt::format("{} times", verdict.restart_count);
+    if (!last) return fmt::format("restarted {} by its restart policy", times);
+    return fmt::format("restarted {} by its restart policy; its last run {} {}", times,
+                       verdict.oom_killed || last->oom_killed
+                           ? "ran out of memory (OOM-killed), exit code"
+                           : "exited with exit code",
+                       last->exit_code);
+  }
+
   // A container dockerd restarted has forgotten its exit code; its die events still have it.
-  std::string CrashLoopReason(const ContainerVerdict& verdict, const ListedContainer& c) {
-    if (verdict.restart_count == 0) return verdict.reason;
+  std::optional<LastExit> LastExitOf(const ListedContainer& c) {
     // until=now (to the nanosecond) makes dockerd answer with what it has and close the stream.
     const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
@@ -440,14 +466,54 @@ class DockerBackend : public KraneBackend {
         fmt::format("/events?since={}&until={}.{:09d}&filters={}", now_ns / 1'000'000'000 - 3600,
                     now_ns / 1'000'000'000, now_ns % 1'000'000'000, net::UriEncode(filters.dump())),
         "", std::chrono::seconds(5));
-    if (!reply.ok() || reply->status != 200) return verdict.reason;
-    std::optional<LastExit> last = LastExitFromEvents(reply->body);
+    if (!reply.ok() || reply->status != 200) return std::nullopt;
+    return LastExitFromEvents(reply->body);
+  }
+
+  std::string CrashLoopReason(const ContainerVerdict& verdict, const ListedContainer& c) {
+    if (verdict.restart_count == 0) return verdict.reason;
+    std::optional<LastExit> last = LastExitOf(c);
     if (!last) return verdict.reason;
     return fmt::format("{} {}, {}",
                        verdict.oom_killed || last->oom_killed
                            ? "out of memory (OOM-killed), exit code"
                            : "exited with exit code",
                        last->exit_code, CrashLoopPhrase(verdict.restart_count));
+  }
+
+  Result<std::vector<LogLine>> Logs(const DeploymentRef& ref, const LogQuery& q) override {
+    SLIPWAY_ASSIGN_OR_RETURN(auto containers, ListContainers(DeploymentFilters(ref)));
+    if (containers.empty()) {
+      return Status::NotFound("deployment " + ref.deployment_id + " has no instances on krane");
+    }
+    std::vector<LogLine> lines;
+    bool found = false;
+    for (const auto& c : containers) {
+      if (q.instance >= 0 && c.index != q.instance) continue;
+      found = true;
+      // dockerd's since is inclusive and in (fractional) seconds: lines at exactly after_ns
+      // come back and are dropped below.
+      std::string path = fmt::format("/containers/{}/logs?stdout=1&stderr=1&timestamps=1", c.id);
+      if (q.after_ns > 0) {
+        path += fmt::format("&since={}.{:09d}", q.after_ns / 1'000'000'000,
+                            q.after_ns % 1'000'000'000);
+      }
+      if (q.tail > 0) path += fmt::format("&tail={}", q.tail);
+      SLIPWAY_ASSIGN_OR_RETURN(auto reply, engine_->Call("GET", path, "", std::chrono::seconds(10)));
+      if (reply.status != 200) return EngineClient::ErrorFor(reply, "reading the log of " + c.name);
+      for (auto& line : TimestampedLogLines(DemultiplexLogFrames(reply.body))) {
+        if (line.time_ns <= q.after_ns) continue;
+        line.instance_id = c.name;
+        lines.push_back(std::move(line));
+      }
+    }
+    if (!found) {
+      return Status::NotFound(fmt::format("deployment {} has no instance {}", ref.deployment_id,
+                                          q.instance));
+    }
+    std::stable_sort(lines.begin(), lines.end(),
+                     [](const LogLine& a, const LogLine& b) { return a.time_ns < b.time_ns; });
+    return lines;
   }
 
   // "exited with exit code 3; last log lines:\nboom"
@@ -461,13 +527,25 @@ class DockerBackend : public KraneBackend {
     }
     std::string tail = LastLines(DemultiplexLogs(reply->body), kFailureLogLines);
     if (tail.empty()) return reason + "; it wrote nothing to stdout or stderr";
-    return reason + "; last log lines:\n" + tail;
+    return reason + "; last log lines:\n" + BoundLogTail(std::move(tail));
+  }
+
+  // Started by the first watcher: a krane nobody watches keeps no stream open.
+  ContainerEvents& Events() {
+    std::lock_guard lock(events_mu_);
+    if (!events_) {
+      events_ = std::make_unique<ContainerEvents>(
+          *engine_, LabelFilter(kLabelManagedBy, kManagedByValue), kLabelDeployment);
+    }
+    return *events_;
   }
 
   KraneBackendConfig config_;
   NetworkMode network_mode_;
   std::unique_ptr<EngineClient> engine_;
   std::mutex create_mu_;
+  mutable std::mutex events_mu_;
+  std::unique_ptr<ContainerEvents> events_;  // after engine_: stopped before it goes
 };
 
 }  // namespace

@@ -18,12 +18,16 @@
 // that loopback port; replicas may share the spec's port, since each has its own namespace.
 // A published port accepts connections (docker-proxy) before the app does, so a TCP probe there
 // also needs the connection to stay open (ProbeRoute::kForwarded).
+//
+// Changes are reported from dockerd's /events (container_events.h), followed from the first
+// WaitForInstanceChange on.
 #pragma once
 
 #include <memory>
 
 #include "base/status.h"
 #include "krane/backend.h"
+#include "krane/docker/container_events.h"
 
 namespace slipway::krane::docker {
 
@@ -37,6 +41,14 @@ inline constexpr const char* kLabelHealthCheckPath = "slipway.health-check-path"
 inline constexpr const char* kLabelContainerPort = "slipway.container-port";
 // The port the app binds inside its container in bridge mode when the spec names none.
 inline constexpr int kDefaultBridgeContainerPort = 8080;
+
+// What tests read beyond KraneBackend: the event stream's counters (it opens on the first
+// WaitForInstanceChange).
+class DockerBackendView {
+ public:
+  virtual ~DockerBackendView() = default;
+  virtual ContainerEventCounters EventCounters() const = 0;
+};
 
 // InvalidArgument, saying what is accepted, for a network_mode other than "host" or "bridge".
 Result<std::unique_ptr<KraneBackend>> MakeDockerBackend(const KraneBackendConfig& config);

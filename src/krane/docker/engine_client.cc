@@ -30,8 +30,10 @@ Result<std::unique_ptr<EngineClient>> EngineClient::Connect(const std::string& d
 Result<EngineClient::Reply> EngineClient::Call(std::string_view method,
                                                std::string_view path_and_query,
                                                std::string json_body,
-                                               std::chrono::milliseconds timeout) const {
+                                               std::chrono::milliseconds timeout,
+                                               const net::Headers& headers) const {
   net::ClientRequest req;
+  req.headers = headers;
   req.method = std::string(method);
   req.unix_socket = unix_socket_;
   req.url = fmt::format("{}/{}{}", base_url_, kApiVersion, path_and_query);
@@ -51,6 +53,50 @@ Result<EngineClient::Reply> EngineClient::Call(std::string_view method,
         docker_host_, method, path_and_query));
   }
   return Reply{resp->status, std::move(resp->body)};
+}
+
+Status EngineClient::StreamLines(std::string_view path_and_query,
+                                 const std::function<void(const net::Headers&)>& on_open,
+                                 const std::function<bool(std::string_view line)>& on_line,
+                                 std::function<bool()> cancelled) const {
+  net::ClientRequest req;
+  req.method = "GET";
+  req.unix_socket = unix_socket_;
+  req.url = fmt::format("{}/{}{}", base_url_, kApiVersion, path_and_query);
+  req.connect_timeout = std::chrono::seconds(5);
+  req.timeout = std::chrono::milliseconds(0);
+  // An event stream is quiet for as long as nothing happens: silence is not a failure.
+  req.low_speed_timeout = std::chrono::milliseconds(0);
+  req.idempotent = false;  // the caller reopens it, knowing what it may have missed
+  req.max_attempts = 1;
+  req.cancelled = std::move(cancelled);
+  int status = 0;
+  std::string pending;  // a line not yet ended, or the error body
+  req.on_headers = [&](int s, const net::Headers& headers) {
+    status = s;
+    if (status == 200 && on_open) on_open(headers);
+    return true;
+  };
+  req.on_body = [&](std::string_view chunk) {
+    pending.append(chunk);
+    if (status != 200) return pending.size() < 64 * 1024;
+    size_t start = 0;
+    for (size_t end; (end = pending.find('\n', start)) != std::string::npos; start = end + 1) {
+      std::string_view line(pending.data() + start, end - start);
+      if (!line.empty() && !on_line(line)) return false;
+    }
+    pending.erase(0, start);
+    return true;
+  };
+  auto resp = http_.Do(req);
+  if (status != 0 && status != 200) return ErrorFor(Reply{status, pending}, "following dockerd's events");
+  if (!resp.ok()) {
+    return resp.status().WithContext(fmt::format(
+        "following dockerd's events at {} failed; is dockerd running? scripts/services.sh "
+        "starts it",
+        docker_host_));
+  }
+  return Status::Ok();
 }
 
 Result<nlohmann::json> EngineClient::CallJson(std::string_view method,

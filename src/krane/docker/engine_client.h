@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,7 +32,19 @@ class EngineClient {
   // start dockerd; any HTTP status is a Reply for the caller to judge.
   Result<Reply> Call(std::string_view method, std::string_view path_and_query,
                      std::string json_body = "",
-                     std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+                     std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                     const net::Headers& headers = {}) const;
+
+  // A long-lived GET whose body is one JSON object per line (/events): on_line gets each line
+  // as it arrives, until dockerd ends the stream, on_line returns false, cancelled() returns
+  // true (checked about once a second while the stream is idle) or the connection drops.
+  // on_open runs once dockerd answered 200, before the first line, with the answer's headers. A status other than 200 is
+  // an error Status built by ErrorFor; the end of the stream, for whatever reason, is Ok or
+  // the transport's error.
+  Status StreamLines(std::string_view path_and_query,
+                     const std::function<void(const net::Headers&)>& on_open,
+                     const std::function<bool(std::string_view line)>& on_line,
+                     std::function<bool()> cancelled) const;
 
   // Like Call, but a status outside 2xx becomes an error Status built by ErrorFor.
   Result<nlohmann::json> CallJson(std::string_view method, std::string_view path_and_query,

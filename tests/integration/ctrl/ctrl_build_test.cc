@@ -69,7 +69,7 @@ class CtrlBuildTest : public ::testing::TestWithParam<TestDriver> {
     if (!url.ok()) return "";
     EXPECT_FALSE(url->already_uploaded());
     EXPECT_FALSE(url->upload_url().empty());
-    Status put = PutToPresignedUrl(url->upload_url(), ctx.path);
+    Status put = PutToPresignedUrl(url->upload_url(), url->upload_headers(), ctx.path);
     EXPECT_TRUE(put.ok()) << put.ToString();
     return url->context_key();
   }
@@ -261,7 +261,7 @@ TEST_P(CtrlBuildTest, BuildArgsAndADockerfileInASubdirectoryReachTheBuilder) {
   up.set_size(static_cast<int64_t>(ctx.size));
   auto url = client.Call<pb::GenerateUploadURLResponse>(kGenerateUploadUrl, up);
   ASSERT_TRUE(url.ok()) << url.status().ToString();
-  ASSERT_TRUE(PutToPresignedUrl(url->upload_url(), ctx.path).ok());
+  ASSERT_TRUE(PutToPresignedUrl(url->upload_url(), url->upload_headers(), ctx.path).ok());
 
   pb::CreateBuildRequest req;
   req.set_project(project);
@@ -417,25 +417,28 @@ TEST_P(CtrlBuildTest, ContextKeyOfAnotherProjectOrWorkspaceIsRefused) {
   const std::string key = Upload(a, other, Context("other", HelloDockerfile("x")));
   ASSERT_FALSE(key.empty());
 
+  // A well-formed key of another project is NotFound, as anything of another workspace is; a
+  // malformed one is InvalidArgument.
   auto expect_refused = [&](const net::ConnectClient& client, const std::string& project,
-                            const std::string& k) {
+                            const std::string& k, Code code) {
     auto id = StartBuild(client, project, k);
     ASSERT_FALSE(id.ok()) << k;
-    EXPECT_EQ(id.status().code(), Code::kInvalidArgument) << id.status().ToString();
-    EXPECT_NE(id.status().message().find("is not one of project " + project), std::string::npos)
-        << id.status().ToString();
+    EXPECT_EQ(id.status().code(), code) << id.status().ToString();
+    const std::string words = code == Code::kNotFound ? "no build context " + k + " in this project"
+                                                      : "is not one of project " + project;
+    EXPECT_NE(id.status().message().find(words), std::string::npos) << id.status().ToString();
     pb::CreateDeploymentRequest dep;
     dep.set_project(project);
     dep.mutable_context()->set_context_key(k);
     auto created = client.Call<pb::CreateDeploymentResponse>(kCreateDeployment, dep);
     ASSERT_FALSE(created.ok()) << k;
-    EXPECT_EQ(created.status().code(), Code::kInvalidArgument) << created.status().ToString();
+    EXPECT_EQ(created.status().code(), code) << created.status().ToString();
   };
-  expect_refused(a, mine, key);
+  expect_refused(a, mine, key, Code::kNotFound);
   // Workspace B's project of the same name is another project: A's key is not its own.
-  expect_refused(ctrl_->Client(ctrl_->token_b()), other, key);
-  expect_refused(a, other, "contexts/../" + key.substr(9));
-  expect_refused(a, other, key.substr(0, key.size() - 7) + ".tar.zst");
+  expect_refused(ctrl_->Client(ctrl_->token_b()), other, key, Code::kNotFound);
+  expect_refused(a, other, "contexts/../" + key.substr(9), Code::kInvalidArgument);
+  expect_refused(a, other, key.substr(0, key.size() - 7) + ".tar.zst", Code::kInvalidArgument);
 }
 
 TEST_P(CtrlBuildTest, ConcurrentFirstUploadsOfANewProjectAllSucceed) {
@@ -502,7 +505,7 @@ TEST_P(CtrlBuildTest, UploadURLTakesOnlyTheSizeAskedFor) {
     req.set_size(declared);
     auto url = client.Call<pb::GenerateUploadURLResponse>(kGenerateUploadUrl, req);
     ASSERT_TRUE(url.ok()) << url.status().ToString();
-    Status put = PutToPresignedUrl(url->upload_url(), ctx.path);
+    Status put = PutToPresignedUrl(url->upload_url(), url->upload_headers(), ctx.path);
     EXPECT_FALSE(put.ok()) << ctx.size << " bytes went up on a URL for " << declared;
     auto stored = ctrl_->s3().client().HeadObject(kBucket, url->context_key());
     EXPECT_EQ(stored.status().code(), Code::kNotFound) << "something was stored";

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "cli/context_archive.h"
+#include "ctrl/build/backend.h"
 #include "ctrl/ctrl_server.h"
 #include "net/connect.h"
 #include "net/http_client.h"
@@ -92,6 +94,34 @@ inline PackagedContext Package(const fs::path& dir, const fs::path& out,
   return {out, archive->sha256, archive->size};
 }
 
+// What a build backend produced, and the log lines it gave on the way.
+struct Built {
+  Result<build::BuildResult> result = Status::Internal("not built");
+  std::vector<std::string> log;
+  bool Logged(const std::string& text) const {
+    return std::any_of(log.begin(), log.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  }
+  int Count(const std::string& text) const {
+    return static_cast<int>(std::count_if(log.begin(), log.end(), [&](const std::string& l) {
+      return l.find(text) != std::string::npos;
+    }));
+  }
+  // Whether a BuildKit step printed `text` as a whole output line ("#3 text"): it ran rather
+  // than came from a cache.
+  bool Ran(const std::string& text) const {
+    return std::any_of(log.begin(), log.end(), [&](const std::string& l) {
+      size_t sp = l.find(' ');
+      return l.size() > 1 && l[0] == '#' && sp != std::string::npos && l.substr(sp + 1) == text;
+    });
+  }
+  std::string Joined() const {
+    std::string all;
+    for (const auto& l : log) all += l + "\n";
+    return all;
+  }
+};
+
 // The embedded object store on a free port, with its own data directory and bucket.
 class EmbeddedS3 {
  public:
@@ -120,6 +150,18 @@ class EmbeddedS3 {
     return o;
   }
   storage::S3Client& client() { return *client_; }
+
+  // Packages dir as the CLI does into scratch_dir, stores it under the project's context key and
+  // returns the presigned GET URL a build backend is handed, as ctrl hands it over.
+  std::string StoreContext(const fs::path& dir, const fs::path& scratch_dir,
+                           const std::string& project, const std::string& dockerfile = "Dockerfile") {
+    PackagedContext ctx = Package(dir, scratch_dir / (project + "-" + dir.filename().string() + ".tar.gz"),
+                                  dockerfile);
+    std::string key = "contexts/" + project + "/" + ctx.sha256 + ".tar.gz";
+    auto put = client_->PutObject(kBucket, key, ctx.path.string());
+    EXPECT_TRUE(put.ok()) << put.status().ToString();
+    return client_->PresignGet(kBucket, key, std::chrono::minutes(10), build::kContextContentType);
+  }
 
  private:
   testing::TempDir data_;
@@ -220,9 +262,14 @@ inline void DeleteFromRegistry(const std::string& repository, const std::string&
 
 // PUTs a file to a presigned URL with curl: a plain HTTP client with no credentials and no
 // signing of its own, as any uploader would (curl -T sends Expect: 100-continue for large files).
-inline Status PutToPresignedUrl(const std::string& url, const fs::path& file) {
-  auto put = testing::RunCommand("curl -sS --fail-with-body -o /dev/null -w '%{http_code}' -T '" +
-                                 file.string() + "' '" + url + "'");
+// `headers` (GenerateUploadURLResponse's upload_headers) are sent as given.
+template <class HeaderMap>
+inline Status PutToPresignedUrl(const std::string& url, const HeaderMap& headers,
+                                const fs::path& file) {
+  std::string flags;
+  for (const auto& [name, value] : headers) flags += " -H '" + name + ": " + value + "'";
+  auto put = testing::RunCommand("curl -sS --fail-with-body -o /dev/null -w '%{http_code}'" +
+                                 flags + " -T '" + file.string() + "' '" + url + "'");
   if (put.exit_code != 0 || put.output != "200") {
     return Status::Internal("curl PUT to the presigned URL failed: " + put.output);
   }
@@ -250,6 +297,8 @@ class CtrlHarness {
     std::string docker_host = std::string("unix://") + kDockerSocket;
     std::string docker_builder = "auto";
     uint64_t max_context_bytes = 64ull * 1024 * 1024;
+    // Any other option (limits, the secret key), set last.
+    std::function<void(CtrlOptions&)> configure;
   };
 
   explicit CtrlHarness(const Settings& settings) : settings_(settings) {
@@ -263,6 +312,7 @@ class CtrlHarness {
     options_.build.registry = settings.registry;
     options_.build.docker_builder = settings.docker_builder;
     options_.workers = 2;
+    if (settings.configure) settings.configure(options_);
     auto server = CtrlServer::Start(options_);
     if (!server.ok()) throw std::runtime_error("ctrl: " + server.status().ToString());
     server_ = std::move(server).value();

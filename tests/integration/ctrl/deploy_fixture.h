@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/crypto.h"
 #include "base/ids.h"
 #include "db/database.h"
 #include "krane/backend.h"
@@ -29,6 +30,7 @@
 #include "net/http.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "slipway/ctrl/v1/build.pb.h"
 #include "slipway/ctrl/v1/deployment.pb.h"
 #include "storage/s3_server.h"
 #include "support/docker_api.h"
@@ -98,18 +100,21 @@ inline void BuildAppImages(const std::filesystem::path& dir) {
     std::ofstream(dir / "Dockerfile") << base << "LABEL slipway.test-run=" << RunTag() << "\n"
                                       << cmd << "\n";
     auto result = testing::RunCommand("tar -C '" + dir.string() +
-                                      "' -c . | /usr/bin/docker build -q -t " + Image(name) + " -");
+                                      "' -c . | /usr/bin/docker build -q --no-cache -t " + Image(name) + " -");
     ASSERT_EQ(result.exit_code, 0) << "building " << Image(name) << ": " << result.output;
   };
   build("hello", R"(CMD ["/bin/busybox","sh","-c",")" + httpd + R"(/www"])");
   build("plain", R"(CMD ["/bin/busybox","sh","-c",")" + httpd + R"(/plain"])");
   build("crash", R"(CMD ["/bin/busybox","sh","-c","echo starting; echo boom >&2; exit 3"])");
   build("sleeper", R"(CMD ["/bin/busybox","sleep","3600"])");
+  // Serves, but on a port the kernel picks, never the one it was given (a fixed other port
+  // could be in use by a parallel test and the app would crash instead).
+  build("wrongport", R"(CMD ["/bin/busybox","sh","-c","exec /bin/busybox httpd -f -p 127.0.0.1:0 -h /www"])");
   build("slow", R"(CMD ["/bin/busybox","sh","-c","/bin/busybox sleep 5; )" + httpd + R"(/www"])");
 }
 
 inline void RemoveAppImages() {
-  for (const char* name : {"hello", "plain", "crash", "sleeper", "slow"}) {
+  for (const char* name : {"hello", "plain", "crash", "sleeper", "slow", "wrongport"}) {
     (void)Docker("DELETE", "/images/" + net::UriEncode(Image(name)) + "?force=1&noprune=1");
   }
 }
@@ -230,6 +235,56 @@ class CtrlClient {
  private:
   std::unique_ptr<net::ConnectClient> client_;
 };
+
+// Uploads, through GenerateUploadURL and a presigned PUT, the context of a static site saying
+// `text` (busybox httpd FROM scratch) for the project; returns its context key. With
+// listen_after_seconds the site starts listening only that long after it starts.
+inline std::string UploadSiteContext(CtrlClient& client, const std::string& project,
+                                     const std::string& text, const std::filesystem::path& scratch,
+                                     int listen_after_seconds = 0) {
+  testing::TempDir src;
+  std::filesystem::copy_file("/bin/busybox", src.path() / "busybox");
+  std::filesystem::create_directories(src.path() / "www");
+  std::ofstream(src.path() / "www" / "index.html") << text << "\n";
+  std::ofstream(src.path() / "Dockerfile")
+      << "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\n"
+      << R"(CMD ["/bin/busybox","sh","-c",")"
+      << (listen_after_seconds > 0 ? "/bin/busybox sleep " + std::to_string(listen_after_seconds) + "; " : "")
+      << R"(exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www"])"
+      << "\n";
+  const auto archive = scratch / (project + "-" + RandomHex(4) + ".tar.gz");
+  auto tar = testing::RunCommand("tar -C '" + src.str() + "' -czf '" + archive.string() + "' .");
+  EXPECT_EQ(tar.exit_code, 0) << tar.output;
+  pb::GenerateUploadURLRequest up;
+  up.set_project(project);
+  up.set_sha256(testing::FileSha256(archive));
+  up.set_size(static_cast<int64_t>(std::filesystem::file_size(archive)));
+  auto presigned = client.connect().Call<pb::GenerateUploadURLResponse>(
+      net::ConnectProcedure("slipway.ctrl.v1.BuildService", "GenerateUploadURL"), up);
+  EXPECT_TRUE(presigned.ok()) << presigned.status().ToString();
+  if (!presigned.ok()) return "";
+  net::HttpClient http;
+  net::ClientRequest put;
+  put.method = "PUT";
+  put.url = presigned->upload_url();
+  for (const auto& [name, value] : presigned->upload_headers()) put.headers.Add(name, value);
+  put.body_file = archive.string();
+  auto uploaded = http.Do(put);
+  EXPECT_TRUE(uploaded.ok() && uploaded->status == 200);
+  return presigned->context_key();
+}
+
+// Creates a deployment of an uploaded context; returns its id (empty, with a failure, if refused).
+inline std::string DeployContext(CtrlClient& client, const std::string& project,
+                                 const std::string& key) {
+  pb::CreateDeploymentRequest create;
+  create.set_project(project);
+  create.mutable_context()->set_context_key(key);
+  auto created = client.connect().Call<pb::CreateDeploymentResponse>(
+      net::ConnectProcedure(kDeploymentService, "CreateDeployment"), create);
+  EXPECT_TRUE(created.ok()) << created.status().ToString();
+  return created.ok() ? created->deployment_id() : "";
+}
 
 inline const pb::DeploymentStep* FindStep(const pb::Deployment& d, const std::string& name) {
   for (const auto& s : d.steps()) {

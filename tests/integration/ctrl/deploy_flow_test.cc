@@ -207,6 +207,7 @@ TEST_F(DeployFlowTest, ContextUploadedBuiltAndDeployedReachesReady) {
   net::ClientRequest put;
   put.method = "PUT";
   put.url = presigned->upload_url();
+  for (const auto& [name, value] : presigned->upload_headers()) put.headers.Add(name, value);
   put.body_file = archive.string();
   auto uploaded = http.Do(put);
   ASSERT_TRUE(uploaded.ok()) << uploaded.status().ToString();
@@ -312,6 +313,21 @@ TEST_F(DeployFlowTest, AppThatNeverListensFailsAtTheDeadlineNamingTheInstance) {
   EXPECT_NE(d.error().find(id + "-0"), std::string::npos) << d.error();
   EXPECT_NE(d.error().find("never became ready"), std::string::npos) << d.error();
   EXPECT_NE(d.error().find("3s"), std::string::npos) << "names the deadline: " << d.error();
+  ExpectNothingLeft(id);
+}
+
+// An app that listens, but not on the PORT it was given, is never ready: the same clear failure
+// as one that never listens, and nothing is left running or routed.
+TEST_F(DeployFlowTest, AppThatListensOnTheWrongPortFailsAtTheDeadlineNamingTheInstance) {
+  StartCtrl(TestDriver::kSqlite, /*wait_deadline=*/3s);
+  const std::string id = Deploy("wrongport", Image("wrongport"), 1);
+  ASSERT_FALSE(id.empty());
+  pb::Deployment d = client_->WaitForFinal(id, 60s);
+  ASSERT_EQ(d.status(), pb::DEPLOYMENT_STATUS_FAILED) << d.DebugString();
+  EXPECT_EQ(d.failed_step(), "wait");
+  EXPECT_NE(d.error().find(id + "-0"), std::string::npos) << d.error();
+  EXPECT_NE(d.error().find("never became ready"), std::string::npos) << d.error();
+  EXPECT_EQ(d.hostnames_size(), 0);
   ExpectNothingLeft(id);
 }
 

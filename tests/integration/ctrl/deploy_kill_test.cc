@@ -11,6 +11,8 @@
 
 #include "db/migrations.h"
 #include "deploy_fixture.h"
+#include "support/postgres.h"
+#include "storage/s3_client.h"
 
 namespace slipway::ctrl::deploy_test {
 namespace {
@@ -43,10 +45,18 @@ class DeployKillTest : public ::testing::Test {
   std::string LogFile(int n) const {
     return (dir_.path() / ("ctrl-" + std::to_string(n) + ".log")).string();
   }
-  std::string MainDb() const { return (dir_.path() / "main.db").string(); }
-  std::string PartitionDb() const { return (dir_.path() / "partition.db").string(); }
+  // SQLite files unless a test chose other databases (UseDatabases).
+  std::string MainDb() const { return main_db_.empty() ? (dir_.path() / "main.db").string() : main_db_; }
+  std::string PartitionDb() const {
+    return partition_db_.empty() ? (dir_.path() / "partition.db").string() : partition_db_;
+  }
+  void UseDatabases(testing::TestDriver driver) {
+    main_db_ = testing::FreshDatabaseUrl(driver, dir_.path());
+    partition_db_ = testing::FreshDatabaseUrl(driver, dir_.path());
+  }
 
-  void StartCtrl(bool issue_token, const std::string& wait_deadline = "2m") {
+  void StartCtrl(bool issue_token, const std::string& wait_deadline = "2m",
+                 const std::vector<std::string>& extra = {}) {
     ++starts_;
     std::vector<std::string> argv = {testing::SlipwayBinary(),
                                      "run",
@@ -67,6 +77,7 @@ class DeployKillTest : public ::testing::Test {
                                      wait_deadline,
                                      "--workflow-lease",
                                      "2s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     if (issue_token) {
       argv.push_back("--issue-token");
       argv.push_back("deploy-kill");
@@ -117,6 +128,7 @@ class DeployKillTest : public ::testing::Test {
   int starts_ = 0;
   std::unique_ptr<testing::Process> ctrl_;
   std::string deployment_;
+  std::string main_db_, partition_db_;
 };
 
 TEST_F(DeployKillTest, CtrlKilledWhileWaitingResumesToReadyWithExactlyTheReplicas) {
@@ -221,6 +233,66 @@ TEST_F(DeployKillTest, CtrlKilledDuringCleanupFinishesItAfterRestart) {
   ctrl_->Signal(SIGTERM);
   EXPECT_EQ(ctrl_->Wait(20s), 0);
 }
+
+// The retention job of a ctrl SIGKILLed again and again at moments spread over its runs
+// (every 100 ms, no grace, the newest two sources kept): after each kill the sources the policy
+// keeps are all still there; once ctrl runs undisturbed, exactly the older ones are gone.
+class RetentionKillTest : public DeployKillTest,
+                          public ::testing::WithParamInterface<testing::TestDriver> {};
+
+TEST_P(RetentionKillTest, KilledAtAnyMomentNeverDeletesWhatThePolicyKeeps) {
+  UseDatabases(GetParam());
+  const std::vector<std::string> retention = {"--retention-interval", "100ms", "--retention-grace",
+                                              "0s", "--retention-keep", "2"};
+  StartCtrl(/*issue_token=*/true, "2m", retention);
+  const std::string token = IssuedToken();
+  ASSERT_FALSE(token.empty());
+  CtrlClient client(Endpoint(), token);
+  std::vector<std::string> ids, keys;
+  for (int i = 1; i <= 4; ++i) {
+    keys.push_back(UploadSiteContext(client, "sweeper", "sweep " + std::to_string(i), dir_.path()));
+    ids.push_back(DeployContext(client, "sweeper", keys.back()));
+    ASSERT_FALSE(ids.back().empty());
+    ASSERT_EQ(client.WaitForFinal(ids.back(), 180s).status(), pb::DEPLOYMENT_STATUS_READY);
+  }
+  storage::S3ClientOptions so;
+  so.endpoint = s3_->endpoint();
+  so.credentials.access_key = kS3Access;
+  so.credentials.secret_key = kS3Secret;
+  storage::S3Client s3(so);
+  auto kept = [&](const std::string& key) { return s3.HeadObject("slipway", key).ok(); };
+
+  for (int round = 0; round < 8; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + (round * 73) % 260));
+    ctrl_->Signal(SIGKILL);
+    ctrl_->Wait();
+    EXPECT_TRUE(kept(keys[2]) && kept(keys[3])) << "round " << round << ": a kept source is gone";
+    StartCtrl(/*issue_token=*/false, "2m", retention);
+  }
+  bool swept = false;
+  for (auto until = std::chrono::steady_clock::now() + 60s;
+       !swept && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(100ms)) {
+    swept = !kept(keys[0]) && !kept(keys[1]);
+  }
+  EXPECT_TRUE(swept) << "the two oldest sources were never deleted";
+  EXPECT_TRUE(kept(keys[2]) && kept(keys[3]));
+  for (int i = 0; i < 3; ++i) {
+    pb::Deployment d = client.WaitFor(ids[i], 30s, [](const pb::Deployment& d) {
+      return d.stopped_at_ms() > 0;
+    });
+    EXPECT_GT(d.stopped_at_ms(), 0) << ids[i];
+    EXPECT_TRUE(ContainersOf(ids[i]).empty()) << ids[i];
+  }
+  EXPECT_EQ(ContainersOf(ids[3]).size(), 1u) << "the live deployment runs on";
+  for (const auto& id : ids) {
+    RemoveContainersOf(id);
+    (void)Docker("DELETE", "/images/" + net::UriEncode("sweeper:" + id) + "?force=1&noprune=1");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Drivers, RetentionKillTest,
+                         ::testing::Values(testing::TestDriver::kSqlite, testing::TestDriver::kPostgres),
+                         [](const auto& info) { return testing::TestDriverName(info.param); });
 
 }  // namespace
 }  // namespace slipway::ctrl::deploy_test

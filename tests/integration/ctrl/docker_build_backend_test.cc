@@ -17,20 +17,6 @@
 namespace slipway::ctrl::test {
 namespace {
 
-struct Built {
-  Result<build::BuildResult> result = Status::Internal("not built");
-  std::vector<std::string> log;
-  bool Logged(const std::string& text) const {
-    return std::any_of(log.begin(), log.end(),
-                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
-  }
-  std::string Joined() const {
-    std::string all;
-    for (const auto& l : log) all += l + "\n";
-    return all;
-  }
-};
-
 class DockerBuildBackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   void TearDown() override {
@@ -47,10 +33,7 @@ class DockerBuildBackendTest : public ::testing::TestWithParam<std::string> {
   Built Build(const fs::path& dir, const std::string& project, const std::string& builder,
               const std::string& registry = "", const std::string& dockerfile = "Dockerfile") {
     Built out;
-    PackagedContext ctx = Package(dir, tmp_.path() / (project + ".tar.gz"));
-    std::string key = "contexts/" + project + "/" + ctx.sha256 + ".tar.gz";
-    auto put = s3_.client().PutObject(kBucket, key, ctx.path.string());
-    EXPECT_TRUE(put.ok()) << put.status().ToString();
+    const std::string context_url = s3_.StoreContext(dir, tmp_.path(), project);
 
     build::BuildBackendConfig config;
     config.docker_builder = builder;
@@ -62,8 +45,7 @@ class DockerBuildBackendTest : public ::testing::TestWithParam<std::string> {
     build::BuildRequest req;
     req.build_id = "bld_test";
     req.project = project;
-    req.context_url =
-        s3_.client().PresignGet(kBucket, key, std::chrono::minutes(10), build::kContextContentType);
+    req.context_url = context_url;
     req.dockerfile = dockerfile;
     req.image_name = project + ":t1";
     out.result = (*backend)->Build(req, [&](std::string_view line) { out.log.emplace_back(line); });

@@ -88,10 +88,6 @@ Streamed Stream(const std::string& url, const std::string& host, const std::stri
 class GatewayProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    db_path_ = (dir_.path() / "partition.db").string();
-    partition_ = std::make_unique<Partition>(db_path_);
-    partition_->Route("big.localhost", "dep_big");
-    partition_->Instance("dep_big", "i1", upstream_.address());
     port_ = FreePort();
     log_ = (dir_.path() / "gateway.log").string();
   }
@@ -100,19 +96,17 @@ class GatewayProcessTest : public ::testing::Test {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
 
-  TempDir dir_;
-  std::string db_path_;
-  std::unique_ptr<Partition> partition_;
-  Upstream upstream_{"big"};
+  testing::RoutedApp app_{"big.localhost", "dep_big", "big"};
+  TempDir& dir_ = app_.dir;
+  const std::string& db_path_ = app_.db_path;
+  Upstream& upstream_ = app_.upstream;
   int port_ = 0;
   std::string log_;
 };
 
 TEST_F(GatewayProcessTest, StreamsA256MiBUploadAndDownloadWithoutHoldingThem) {
   constexpr uint64_t kSize = 256ull << 20;
-  Process gateway({SlipwayBinary(), "run", "gateway", "--listen",
-                   "127.0.0.1:" + std::to_string(port_), "--partition-database", db_path_},
-                  {}, log_);
+  Process gateway(testing::GatewayCommand(port_, db_path_), {}, log_);
   ASSERT_TRUE(WaitForPort(port_)) << ReadFile(log_);
   long at_start = PeakResidentKiB(gateway.pid());
   std::string want = DeterministicSha256(kSize);
@@ -155,9 +149,7 @@ TEST_F(GatewayProcessTest, StreamsA256MiBUploadAndDownloadWithoutHoldingThem) {
 }
 
 TEST_F(GatewayProcessTest, TakesItsSettingsFromTheEnvironmentAndDrainsOnSigterm) {
-  Process gateway({SlipwayBinary(), "run", "gateway"},
-                  {{"GATEWAY_LISTEN", "127.0.0.1:" + std::to_string(port_)},
-                   {"PARTITION_DATABASE_URL", db_path_}},
+  Process gateway({SlipwayBinary(), "run", "gateway"}, testing::GatewayEnvironment(port_, db_path_),
                   log_);
   ASSERT_TRUE(WaitForPort(port_)) << ReadFile(log_);
 
@@ -190,9 +182,7 @@ TEST_F(GatewayProcessTest, TakesItsSettingsFromTheEnvironmentAndDrainsOnSigterm)
 // The curl CLI sends "Expect: 100-continue" before a large body and waits for the 100: the
 // gateway must answer it (once it has reached the instance) and pass the body on.
 TEST_F(GatewayProcessTest, UploadFromTheCurlCliWithExpectContinue) {
-  Process gateway({SlipwayBinary(), "run", "gateway", "--listen",
-                   "127.0.0.1:" + std::to_string(port_), "--partition-database", db_path_},
-                  {}, log_);
+  Process gateway(testing::GatewayCommand(port_, db_path_), {}, log_);
   ASSERT_TRUE(WaitForPort(port_)) << ReadFile(log_);
   std::string file = (dir_.path() / "upload.bin").string();
   slipway::testing::WriteRandomFile(file, 3 << 20);
@@ -205,9 +195,7 @@ TEST_F(GatewayProcessTest, UploadFromTheCurlCliWithExpectContinue) {
 }
 
 TEST_F(GatewayProcessTest, AccessLogHasOneLinePerRequest) {
-  Process gateway({SlipwayBinary(), "run", "gateway", "--access-log", "--listen",
-                   "127.0.0.1:" + std::to_string(port_), "--partition-database", db_path_},
-                  {}, log_);
+  Process gateway(testing::GatewayCommand(port_, db_path_, {"--access-log"}), {}, log_);
   ASSERT_TRUE(WaitForPort(port_)) << ReadFile(log_);
   ASSERT_EQ(testing::Fetch(port_, "big.localhost", "/download?bytes=123").status, 200);
   ASSERT_EQ(testing::Fetch(port_, "nobody.localhost", "/x").status, 404);

@@ -12,6 +12,7 @@
 #include "gateway/gateway_server.h"
 #include "integration/gateway/gateway_test_support.h"
 #include "support/postgres.h"
+#include "support/prometheus.h"
 #include "support/test_support.h"
 
 namespace slipway::gateway {
@@ -41,6 +42,7 @@ class GatewayRoutingTest : public ::testing::TestWithParam<TestDriver> {
     options.partition_database = url_;
     options.refresh_interval = 250ms;
     options.refused_instance_cooldown = cooldown;
+    options.admin_listen = "127.0.0.1:0";
     auto started = GatewayServer::Start(options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     gateway_ = std::move(started).value();
@@ -162,6 +164,53 @@ TEST_P(GatewayRoutingTest, RetriesOnAnotherInstanceWhenOneRefusesConnections) {
     EXPECT_EQ(r.body, "alive");
   }
   EXPECT_EQ(alive.requests(), 6);
+}
+
+// The admin listener's /metrics, read by Prometheus's own parser: requests by routed host and
+// status, retries after a refused connection, and each kind of upstream failure.
+TEST_P(GatewayRoutingTest, CountsRequestsRetriesAndUpstreamErrorsPerRoutedHost) {
+  Upstream alive("alive");
+  std::string refusing = "127.0.0.1:" + std::to_string(FreePort());  // nothing listens there
+  partition_->Route("retry.localhost", "dep_retry");
+  partition_->Instance("dep_retry", "i1", refusing);
+  partition_->Instance("dep_retry", "i2", alive.address());
+  partition_->Route("dead.localhost", "dep_dead");
+  partition_->Instance("dep_dead", "i1", refusing);
+  partition_->Route("breaks.localhost", "dep_breaks");
+  partition_->Instance("dep_breaks", "i1", alive.address());
+  StartGateway(/*cooldown=*/0ms);
+
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(Fetch(port(), "retry.localhost").status, 200);
+  EXPECT_EQ(Fetch(port(), "dead.localhost").status, 502);
+  EXPECT_NE(Fetch(port(), "breaks.localhost", "/break").status, 200);
+  EXPECT_EQ(Fetch(port(), "nobody.localhost").status, 404);
+  EXPECT_EQ(Fetch(port(), "other.localhost").status, 404);
+
+  ASSERT_FALSE(gateway_->admin_endpoint().empty());
+  auto ready = slipway::testing::RunCommand("curl -s " + gateway_->admin_endpoint() + "/readyz");
+  EXPECT_EQ(ready.output, "ready\n");
+  // A request is counted once its response is sent: the last may show a moment later.
+  slipway::testing::Scrape page;
+  for (int i = 0; i < 50; ++i) {
+    page = slipway::testing::ParseWithPrometheus(gateway_->admin_endpoint() + "/metrics");
+    if (!page.ok || page.Value("slipway_gateway_request_duration_seconds_count") >= 10) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(page.ok) << page.error;
+  EXPECT_EQ(page.Value("slipway_gateway_requests_total", {{"host", "retry.localhost"}, {"code", "200"}}), 6);
+  // Requests 0, 2 and 4 met the refusing instance first and went on to the other.
+  EXPECT_EQ(page.Value("slipway_gateway_upstream_retries_total", {{"host", "retry.localhost"}}), 3);
+  EXPECT_EQ(page.Value("slipway_gateway_upstream_errors_total", {{"host", "retry.localhost"}}), 0);
+  EXPECT_EQ(page.Value("slipway_gateway_upstream_errors_total",
+                       {{"host", "dead.localhost"}, {"kind", "unreachable"}}),
+            1);
+  EXPECT_EQ(page.Value("slipway_gateway_upstream_errors_total",
+                       {{"host", "breaks.localhost"}, {"kind", "broken"}}),
+            1);
+  // Unrouted hosts are one label value, whatever clients send.
+  EXPECT_EQ(page.Value("slipway_gateway_requests_total", {{"host", ""}, {"code", "404"}}), 2);
+  EXPECT_EQ(page.Value("slipway_gateway_requests_total", {{"host", "nobody.localhost"}}), 0);
+  EXPECT_EQ(page.Value("slipway_gateway_request_duration_seconds_count"), 10);
 }
 
 TEST_P(GatewayRoutingTest, PassesOverAnInstanceThatRefusedUntilItsCooldownEnds) {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -28,6 +29,7 @@
 #include "net/http_client.h"
 #include "net/http_server.h"
 #include "support/loopback_socket.h"
+#include "support/test_support.h"
 
 namespace slipway::gateway::testing {
 
@@ -117,6 +119,8 @@ class Upstream {
   const std::string& name() const { return name_; }
   std::string address() const { return server_->address(); }
   int requests() const { return requests_.load(); }
+  // Body bytes the streaming endpoints (/download, /chunked) have handed to their connections.
+  uint64_t bytes_sent() const { return bytes_sent_.load(); }
   std::vector<SeenRequest> seen() {
     std::lock_guard lock(mu_);
     return seen_;
@@ -167,6 +171,7 @@ class Upstream {
       DeterministicBytes bytes(size);
       while (size_t n = bytes.Fill(buf.data(), buf.size())) {
         if (!writer.Write(std::string_view(buf.data(), n)).ok()) return;
+        bytes_sent_ += n;
       }
       (void)writer.Finish();
     } else if (request.path == "/echo") {
@@ -207,6 +212,7 @@ class Upstream {
 
   std::string name_;
   std::atomic<int> requests_{0};
+  std::atomic<uint64_t> bytes_sent_{0};
   std::mutex mu_;
   std::vector<SeenRequest> seen_;
   std::unique_ptr<net::HttpServer> server_;
@@ -315,6 +321,46 @@ class Partition {
   }
   std::unique_ptr<db::Database> db_;
 };
+
+// One host routed to one app instance, in a partition database of its own in a temporary
+// directory: what each gateway test starts from.
+struct RoutedApp {
+  RoutedApp(const std::string& host, const std::string& deployment, const std::string& name)
+      : upstream(name),
+        db_path((dir.path() / "partition.db").string()),
+        partition(std::make_unique<Partition>(db_path)) {
+    partition->Route(host, deployment);
+    partition->Instance(deployment, "i1", upstream.address());
+  }
+  slipway::testing::TempDir dir;
+  Upstream upstream;
+  std::string db_path;
+  std::unique_ptr<Partition> partition;
+};
+
+// `slipway run gateway` listening on 127.0.0.1:port, routing from the partition database at db,
+// its admin listener on a port of its own choosing, with more flags after.
+inline std::vector<std::string> GatewayCommand(int port, const std::string& db,
+                                               const std::vector<std::string>& more = {}) {
+  std::vector<std::string> argv = {slipway::testing::SlipwayBinary(),
+                                   "run",
+                                   "gateway",
+                                   "--admin-listen",
+                                   "127.0.0.1:0",
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port),
+                                   "--partition-database",
+                                   db};
+  argv.insert(argv.end(), more.begin(), more.end());
+  return argv;
+}
+
+// The same, configured through the environment twins of those flags instead.
+inline std::map<std::string, std::string> GatewayEnvironment(int port, const std::string& db) {
+  return {{"GATEWAY_LISTEN", "127.0.0.1:" + std::to_string(port)},
+          {"PARTITION_DATABASE_URL", db},
+          {"GATEWAY_ADMIN_LISTEN", "127.0.0.1:0"}};
+}
 
 struct GatewayResponse {
   int status = 0;  // 0: the request failed in transport (error says why)

@@ -75,7 +75,7 @@ void BuildImage(const std::filesystem::path& context, const std::string& dockerf
                 const std::string& tag) {
   std::ofstream(context / "Dockerfile") << dockerfile;
   auto result = testing::RunCommand("tar -C '" + context.string() +
-                                    "' -c . | /usr/bin/docker build -q -t " + tag + " -");
+                                    "' -c . | /usr/bin/docker build -q --no-cache -t " + tag + " -");
   ASSERT_EQ(result.exit_code, 0) << "building " << tag << ": " << result.output;
 }
 

@@ -11,6 +11,11 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
+#include "base/crypto.h"
+#include "integration/storage/s3_process.h"
+#include "storage/s3_client.h"
 #include "storage/sigv4.h"
 #include "support/test_support.h"
 
@@ -23,8 +28,6 @@ using testing::FileSha256;
 using testing::RunCommand;
 using testing::TempDir;
 
-constexpr char kAccessKey[] = "SLIPWAYTESTKEY";
-constexpr char kSecretKey[] = "slipway-test-secret-0123456789";
 constexpr char kRegion[] = "us-east-1";
 
 // The AWS CLIs on this machine: Debian's v2 and the one on PATH, when that is another program.
@@ -40,48 +43,6 @@ std::vector<std::string> AwsClis() {
   }
   return out;
 }
-
-// One object store process on a free port with its own data directory.
-class S3Process {
- public:
-  explicit S3Process(const fs::path& root, std::string max_object_size = "") {
-    fs::create_directories(root);
-    data_ = root / "data";
-    port_ = testing::FreePort();
-    std::vector<std::string> argv = {testing::SlipwayBinary(),
-                                     "--log-level",
-                                     "debug",
-                                     "run",
-                                     "s3",
-                                     "--listen",
-                                     "127.0.0.1:" + std::to_string(port_),
-                                     "--data",
-                                     data_.string()};
-    if (!max_object_size.empty()) {
-      argv.push_back("--max-object-size");
-      argv.push_back(max_object_size);
-    }
-    log_ = (root / "s3.log").string();
-    process_ = std::make_unique<testing::Process>(
-        argv,
-        std::map<std::string, std::string>{{"S3_ACCESS_KEY_ID", kAccessKey},
-                                           {"S3_SECRET_ACCESS_KEY", kSecretKey}},
-        log_);
-    ready_ = testing::WaitForPort(port_);
-  }
-  bool ready() const { return ready_; }
-  int port() const { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  const fs::path& data() const { return data_; }
-  std::string log() const { return testing::ReadFile(log_); }
-
- private:
-  fs::path data_;
-  std::string log_;
-  int port_ = 0;
-  bool ready_ = false;
-  std::unique_ptr<testing::Process> process_;
-};
 
 class S3ServerAwsCliTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -182,6 +143,153 @@ TEST_P(S3ServerAwsCliTest, CopiesSmallAndMultipartFilesUpAndDownByteForByte) {
   EXPECT_EQ(TempFiles(), 0u);
 }
 
+// Multipart checksums through s3api, as a user scripts them: an upload created with SHA-256,
+// parts whose checksums the CLI computes, a completion listing them, and the composite
+// checksum (SHA-256 of the parts' binary SHA-256s, "-2") on HEAD, per part, and in
+// GetObjectAttributes. Then `s3 cp` of a large file up and down, whatever checksum the CLI
+// asks for by default.
+TEST_P(S3ServerAwsCliTest, MultipartChecksumsThroughS3apiAndCp) {
+  Ok(Aws("s3 mb s3://sums"), "mb");
+  fs::path p1 = dir_.path() / "p1", p2 = dir_.path() / "p2";
+  testing::WriteRandomFile(p1, 5ull << 20, 11);
+  testing::WriteRandomFile(p2, 1000, 12);
+  auto json_of = [&](const std::string& args) {
+    CommandResult r = Aws(args);
+    EXPECT_EQ(r.exit_code, 0) << args << ":\n" << r.output << "\nserver log:\n" << server_->log();
+    auto parsed = nlohmann::json::parse(r.output, nullptr, /*allow_exceptions=*/false);
+    return parsed.is_discarded() ? nlohmann::json::object() : parsed;
+  };
+  nlohmann::json created =
+      json_of("s3api create-multipart-upload --bucket sums --key k --checksum-algorithm SHA256");
+  std::string id = created.value("UploadId", "");
+  ASSERT_FALSE(id.empty()) << created.dump();
+  nlohmann::json parts = nlohmann::json::array();
+  std::string raw_sums;
+  std::vector<std::string> sums;
+  for (int n = 1; n <= 2; ++n) {
+    fs::path part = n == 1 ? p1 : p2;
+    nlohmann::json up = json_of("s3api upload-part --bucket sums --key k --upload-id " + id +
+                                " --part-number " + std::to_string(n) + " --body " +
+                                part.string() + " --checksum-algorithm SHA256");
+    std::ifstream in(part, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    Sha256Digest digest = Sha256(bytes);
+    std::string raw(reinterpret_cast<const char*>(digest.data()), digest.size());
+    raw_sums += raw;
+    sums.push_back(Base64Encode(raw));
+    EXPECT_EQ(up.value("ChecksumSHA256", ""), sums.back()) << "part " << n << ": " << up.dump();
+    parts.push_back({{"PartNumber", n},
+                     {"ETag", up.value("ETag", "")},
+                     {"ChecksumSHA256", up.value("ChecksumSHA256", "")}});
+  }
+  nlohmann::json listed = json_of("s3api list-parts --bucket sums --key k --upload-id " + id);
+  EXPECT_EQ(listed.value("ChecksumAlgorithm", ""), "SHA256") << listed.dump();
+  ASSERT_EQ(listed["Parts"].size(), 2u) << listed.dump();
+  for (int n = 0; n < 2; ++n) EXPECT_EQ(listed["Parts"][n].value("ChecksumSHA256", ""), sums[n]);
+
+  Sha256Digest whole = Sha256(raw_sums);
+  std::string composite =
+      Base64Encode(std::string_view(reinterpret_cast<const char*>(whole.data()), whole.size()));
+  std::ofstream(dir_.path() / "parts.json") << nlohmann::json{{"Parts", parts}}.dump();
+  nlohmann::json done =
+      json_of("s3api complete-multipart-upload --bucket sums --key k --upload-id " + id +
+              " --multipart-upload file://" + (dir_.path() / "parts.json").string());
+  EXPECT_EQ(done.value("ChecksumSHA256", ""), composite + "-2") << done.dump();
+
+  nlohmann::json head = json_of("s3api head-object --bucket sums --key k --checksum-mode ENABLED");
+  EXPECT_EQ(head.value("ChecksumSHA256", ""), composite + "-2") << head.dump();
+  head = json_of("s3api head-object --bucket sums --key k --part-number 2 --checksum-mode ENABLED");
+  EXPECT_EQ(head.value("ChecksumSHA256", ""), sums[1]) << head.dump();
+  nlohmann::json attrs = json_of(
+      "s3api get-object-attributes --bucket sums --key k --object-attributes Checksum "
+      "ObjectParts");
+  EXPECT_EQ(attrs["Checksum"].value("ChecksumSHA256", ""), composite) << attrs.dump();
+  ASSERT_EQ(attrs["ObjectParts"]["Parts"].size(), 2u) << attrs.dump();
+  EXPECT_EQ(attrs["ObjectParts"]["Parts"][1].value("ChecksumSHA256", ""), sums[1]);
+
+  // A completion that leaves out the part checksums of a SHA256 upload is refused.
+  nlohmann::json other =
+      json_of("s3api create-multipart-upload --bucket sums --key j --checksum-algorithm SHA256");
+  std::string other_id = other.value("UploadId", "");
+  nlohmann::json up = json_of("s3api upload-part --bucket sums --key j --upload-id " + other_id +
+                              " --part-number 1 --body " + p2.string() +
+                              " --checksum-algorithm SHA256");
+  std::ofstream(dir_.path() / "bare.json")
+      << nlohmann::json{{"Parts", {{{"PartNumber", 1}, {"ETag", up.value("ETag", "")}}}}}.dump();
+  CommandResult bare = Aws("s3api complete-multipart-upload --bucket sums --key j --upload-id " +
+                           other_id + " --multipart-upload file://" +
+                           (dir_.path() / "bare.json").string());
+  EXPECT_NE(bare.exit_code, 0);
+  EXPECT_NE(bare.output.find("InvalidRequest"), std::string::npos) << bare.output;
+  EXPECT_FALSE(ObjectExists("sums", "j"));
+
+  // A large file through `s3 cp`, with the CLI's default checksums, and back.
+  fs::path big = dir_.path() / "big.bin", back = dir_.path() / "big.back";
+  testing::WriteRandomFile(big, 40ull << 20, 13);
+  Ok(Aws("s3 cp " + big.string() + " s3://sums/big.bin"), "cp big up");
+  Ok(Aws("s3 cp s3://sums/big.bin " + back.string()), "cp big down");
+  EXPECT_EQ(FileSha256(back), FileSha256(big));
+  head = json_of("s3api head-object --bucket sums --key big.bin --checksum-mode ENABLED");
+  EXPECT_NE(head.value("ETag", "").find("-5"), std::string::npos) << head.dump();
+  Ok(Aws("s3api get-object --bucket sums --key big.bin --checksum-mode ENABLED " + back.string()),
+     "get-object with checksum mode");
+  EXPECT_EQ(FileSha256(back), FileSha256(big));
+  EXPECT_EQ(TempFiles(), 0u);
+}
+
+// Bucket-to-bucket cp, mv and sync are server-side copies: CopyObject, and above the CLI's
+// 8 MiB threshold a multipart upload of UploadPartCopy ranges.
+TEST_P(S3ServerAwsCliTest, ServerSideCopiesMovesAndSyncsKeepEveryByte) {
+  fs::path small = dir_.path() / "small.txt", big = dir_.path() / "big.bin";
+  std::ofstream(small) << "copied on the server\n";
+  testing::WriteRandomFile(big, 20ull << 20, 11);
+  Ok(Aws("s3 mb s3://src"), "mb src");
+  Ok(Aws("s3 mb s3://dst"), "mb dst");
+  Ok(Aws("s3 cp " + small.string() + " s3://src/a/small.txt --content-type text/x-small"),
+     "cp small up");
+  Ok(Aws("s3 cp " + big.string() + " s3://src/a/big.bin"), "cp big up");
+
+  Ok(Aws("s3 cp s3://src/a/big.bin s3://dst/big-copy.bin"), "cp big server-side");
+  CommandResult head = Aws("s3api head-object --bucket dst --key big-copy.bin");
+  Ok(head, "head big copy");
+  EXPECT_NE(head.output.find("\"ContentLength\": 20971520"), std::string::npos) << head.output;
+  EXPECT_NE(head.output.find("-3\\\""), std::string::npos)
+      << "a 20 MiB copy is made of three UploadPartCopy parts: " << head.output;
+  // The parts were copied on the server: their PUTs carried no body.
+  std::string log = server_->log();
+  size_t part = log.find("PUT /dst/big-copy.bin?partNumber=1");
+  if (part == std::string::npos) part = log.find("PUT /dst/big-copy.bin?uploadId=");
+  ASSERT_NE(part, std::string::npos) << log;
+  std::string line = log.substr(part, log.find('\n', part) - part);
+  EXPECT_NE(line.find("(0 body bytes in"), std::string::npos) << line;
+
+  Ok(Aws("s3 sync s3://src s3://dst/synced"), "sync bucket to bucket");
+  Ok(Aws("s3 mv s3://dst/synced/a/small.txt s3://dst/moved.txt"), "mv");
+  EXPECT_FALSE(ObjectExists("dst", "synced/a/small.txt"));
+  head = Aws("s3api head-object --bucket dst --key moved.txt");
+  EXPECT_NE(head.output.find("text/x-small"), std::string::npos) << head.output;
+
+  fs::path back = dir_.path() / "back";
+  Ok(Aws("s3 cp s3://dst/big-copy.bin " + back.string()), "cp big copy down");
+  EXPECT_EQ(FileSha256(back), FileSha256(big));
+  Ok(Aws("s3 cp s3://dst/synced/a/big.bin " + back.string()), "cp synced down");
+  EXPECT_EQ(FileSha256(back), FileSha256(big));
+  Ok(Aws("s3 cp s3://dst/moved.txt " + back.string()), "cp moved down");
+  EXPECT_EQ(FileSha256(back), FileSha256(small));
+
+  // A conditional GET of what the CLI has is not modified.
+  CommandResult etag =
+      Aws("s3api head-object --bucket dst --key moved.txt --query ETag --output text");
+  std::string tag = etag.output.substr(0, etag.output.find('\n'));
+  CommandResult cond = Aws("s3api get-object --bucket dst --key moved.txt --if-none-match '" + tag +
+                           "' " + back.string());
+  EXPECT_NE(cond.exit_code, 0);
+  EXPECT_NE(cond.output.find("304"), std::string::npos) << cond.output;
+  // rb --force empties the bucket first.
+  Ok(Aws("s3 rb --force s3://dst"), "rb --force");
+  EXPECT_EQ(TempFiles(), 0u);
+}
+
 TEST_P(S3ServerAwsCliTest, PresignedGetWorksWithCurlAndExpires) {
   fs::path file = dir_.path() / "f.txt";
   std::ofstream(file) << "presigned body";
@@ -239,23 +347,78 @@ TEST_P(S3ServerAwsCliTest, OwnPresignedPutAndGetWorkWithCurlAndAnExpiredPutStore
   CommandResult r = RunCommand("curl -sS -f -T " + file.string() + " '" + put + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
-  std::string get = Presign("GET", server_->endpoint() + "/bkt/contexts/p/ctx.tar.gz",
-                            {kAccessKey, kSecretKey}, kRegion, std::chrono::system_clock::now(),
-                            std::chrono::seconds(900));
+  std::string get =
+      Presign("GET", server_->endpoint() + "/bkt/contexts/p/ctx.tar.gz", {kAccessKey, kSecretKey},
+              kRegion, std::chrono::system_clock::now(), std::chrono::seconds(900));
   fs::path fetched = dir_.path() / "fetched";
   r = RunCommand("curl -sS -f -o " + fetched.string() + " '" + get + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(testing::FileSha256(fetched), testing::FileSha256(file));
 
   // Signed an hour ago for fifteen minutes: expired.
-  std::string stale = Presign("PUT", server_->endpoint() + "/bkt/contexts/p/late.tar.gz",
-                              {kAccessKey, kSecretKey}, kRegion,
-                              std::chrono::system_clock::now() - std::chrono::hours(1),
-                              std::chrono::seconds(900));
+  std::string stale = Presign(
+      "PUT", server_->endpoint() + "/bkt/contexts/p/late.tar.gz", {kAccessKey, kSecretKey}, kRegion,
+      std::chrono::system_clock::now() - std::chrono::hours(1), std::chrono::seconds(900));
   r = RunCommand("curl -sS -w '\\n%{http_code}' -T " + file.string() + " '" + stale + "'");
   EXPECT_NE(r.output.find("\n403"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Request has expired"), std::string::npos) << r.output;
   EXPECT_FALSE(ObjectExists("bkt", "contexts/p/late.tar.gz"));
+}
+
+// The presigned PUT ctrl hands out for a context names the context's SHA-256 (S3Client::
+// PresignContentPut): other bytes of the same size sent to it are refused whatever the uploader
+// does with the header, nothing is left behind, and the right bytes are stored.
+TEST_P(S3ServerAwsCliTest, ContentBoundPresignedPutStoresOnlyTheBytesItNames) {
+  Ok(Aws("s3 mb s3://bkt"), "mb");
+  fs::path right = dir_.path() / "context.tar.gz", other = dir_.path() / "other.tar.gz";
+  testing::WriteRandomFile(right, 3 << 20, 21);
+  testing::WriteRandomFile(other, 3 << 20, 22);  // same size: only the hash tells them apart
+  S3ClientOptions opts;
+  opts.endpoint = server_->endpoint();
+  opts.credentials = {kAccessKey, kSecretKey};
+  S3Client client(opts);
+  const std::string key = "contexts/p/" + FileSha256(right) + ".tar.gz";
+  auto put = client.PresignContentPut("bkt", key, std::chrono::seconds(900), FileSha256(right),
+                                      fs::file_size(right));
+  ASSERT_EQ(put.headers.size(), 1u);
+  const std::string header = "x-amz-checksum-sha256: " + put.headers.begin()->second;
+  auto curl_put = [&](const fs::path& file, const std::string& extra) {
+    return RunCommand("curl -sS -w '\n%{http_code}' " + extra + " -T " + file.string() + " '" +
+                      put.url + "'");
+  };
+
+  // Other bytes with the signed header: the body's SHA-256 is not the one signed.
+  CommandResult r = curl_put(other, "-H '" + header + "'");
+  EXPECT_TRUE(r.output.ends_with("\n400")) << r.output;
+  EXPECT_NE(r.output.find("<Code>BadDigest</Code>"), std::string::npos) << r.output;
+  EXPECT_FALSE(ObjectExists("bkt", key));
+  EXPECT_EQ(TempFiles(), 0u);
+  // Dropping the header, or naming the other bytes' own hash, breaks the signature instead.
+  r = curl_put(other, "");
+  EXPECT_TRUE(r.output.ends_with("\n403")) << r.output;
+  EXPECT_NE(r.output.find("<Code>SignatureDoesNotMatch</Code>"), std::string::npos) << r.output;
+  std::string other_sha256;
+  {
+    std::ifstream in(other, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    Sha256Digest d = Sha256(bytes);
+    other_sha256 = Base64Encode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+  }
+  r = curl_put(other, "-H 'x-amz-checksum-sha256: " + other_sha256 + "'");
+  EXPECT_TRUE(r.output.ends_with("\n403")) << r.output;
+  EXPECT_FALSE(ObjectExists("bkt", key));
+  EXPECT_EQ(TempFiles(), 0u);
+
+  // The bytes it names are stored, and read back whole with their checksum.
+  r = curl_put(right, "-H '" + header + "'");
+  EXPECT_TRUE(r.output.ends_with("\n200")) << r.output;
+  fs::path fetched = dir_.path() / "fetched";
+  Ok(Aws("s3 cp s3://bkt/" + key + " " + fetched.string()), "cp down");
+  EXPECT_EQ(FileSha256(fetched), FileSha256(right));
+  CommandResult head =
+      Aws("s3api head-object --checksum-mode ENABLED --bucket bkt --key " + key);
+  Ok(head, "head-object");
+  EXPECT_NE(head.output.find(put.headers.begin()->second), std::string::npos) << head.output;
 }
 
 TEST_P(S3ServerAwsCliTest, ObjectsOverTheLimitAreRefusedWithoutBeingStored) {

@@ -78,5 +78,69 @@ TEST(S3ServerSdkTest, PutGetHeadListDeleteWithTheJavaScriptSdk) {
   EXPECT_EQ(out["afterDelete"]["getError"]["name"], "NoSuchKey");
 }
 
+// Copies, conditions, multipart listing and completion, refused headers: the same points
+// the boto3 conformance cases cover, through the JavaScript SDK
+// (tests/peers/s3_sdk_conformance.mjs).
+TEST(S3ServerSdkTest, CopiesConditionsMultipartAndRefusalsWithTheJavaScriptSdk) {
+  fs::path peers = testing::SourceDir() / "tests" / "peers";
+  ASSERT_TRUE(fs::exists(peers / "node_modules" / "@aws-sdk" / "client-s3"))
+      << "the SDK is not installed: run `npm ci` in " << peers.string();
+  testing::TempDir dir;
+  int port = testing::FreePort();
+  std::string log = (dir.path() / "s3.log").string();
+  testing::Process server(
+      {testing::SlipwayBinary(), "--log-level", "debug", "run", "s3", "--listen",
+       "127.0.0.1:" + std::to_string(port), "--data", (dir.path() / "data").string()},
+      {{"S3_ACCESS_KEY_ID", "SDKKEY"}, {"S3_SECRET_ACCESS_KEY", "sdk-secret"}}, log);
+  ASSERT_TRUE(testing::WaitForPort(port)) << testing::ReadFile(log);
+  testing::CommandResult r =
+      testing::RunCommand("cd '" + peers.string() + "' && node s3_sdk_conformance.mjs",
+                          {{"S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(port)},
+                           {"S3_REGION", "us-east-1"},
+                           {"S3_ACCESS_KEY_ID", "SDKKEY"},
+                           {"S3_SECRET_ACCESS_KEY", "sdk-secret"},
+                           {"S3_BUCKET", "sdk-conformance"},
+                           {"NODE_NO_WARNINGS", "1"}});
+  ASSERT_EQ(r.exit_code, 0) << r.output << "\nserver log:\n" << testing::ReadFile(log);
+  json out = json::parse(
+      r.output.substr(r.output.rfind('{', r.output.find("\"copy\"")), std::string::npos), nullptr,
+      /*allow_exceptions=*/false);
+  ASSERT_FALSE(out.is_discarded()) << r.output;
+
+  EXPECT_EQ(out["copy"]["etag"], out["copy"]["expectedEtag"]);
+  EXPECT_EQ(out["copy"]["body"], "copied by the JavaScript SDK");
+  EXPECT_EQ(out["copy"]["contentType"], "text/x-js");
+  EXPECT_EQ(out["copy"]["metadata"], json({{"who", "sdk"}}));
+  EXPECT_EQ(out["replace"]["contentType"], "application/x-new");
+  EXPECT_EQ(out["replace"]["metadata"], json({{"who", "replaced"}}));
+  EXPECT_EQ(out["copyIfMatchWrong"], json({{"name", "PreconditionFailed"}, {"status", 412}}));
+  EXPECT_EQ(out["copyOntoItself"], json({{"name", "InvalidRequest"}, {"status", 400}}));
+
+  EXPECT_EQ(out["getIfNoneMatch"]["status"], 304) << out.dump(2);
+  EXPECT_EQ(out["getIfMatchWrong"], json({{"name", "PreconditionFailed"}, {"status", 412}}));
+  EXPECT_EQ(out["headIfModifiedSinceFuture"]["status"], 304);
+  EXPECT_EQ(out["putIfNoneMatchExisting"], json({{"name", "PreconditionFailed"}, {"status", 412}}));
+  EXPECT_TRUE(out["putIfNoneMatchNew"].is_null()) << out.dump(2);
+  EXPECT_EQ(out["afterConditionalPut"], "copied by the JavaScript SDK");
+
+  ASSERT_EQ(out["listParts"].size(), 2u) << out.dump(2);
+  EXPECT_EQ(out["listParts"][0]["size"], 5 * 1024 * 1024);
+  EXPECT_EQ(out["listParts"][1]["size"], 7);
+  EXPECT_EQ(out["listUploads"], json::array({{{"key", "mp.bin"}, {"id", true}}}));
+  EXPECT_EQ(out["complete"]["etag"], out["complete"]["againEtag"]);
+  EXPECT_EQ(out["partNumber"], json({{"body", "the end"}, {"partsCount", 2}}));
+
+  const json& mp = out["sha256Multipart"];
+  EXPECT_EQ(mp["partSums"], mp["expectedPartSums"]) << out.dump(2);
+  EXPECT_EQ(mp["complete"], mp["expected"]) << out.dump(2);
+  EXPECT_EQ(mp["head"], mp["expected"]) << out.dump(2);
+  EXPECT_EQ(mp["part2"], mp["expectedPartSums"][1]) << out.dump(2);
+
+  EXPECT_EQ(out["sse"], json({{"name", "NotImplemented"}, {"status", 501}}));
+  EXPECT_FALSE(out["sseStored"]);
+  for (const auto& v : out["versions"]) EXPECT_EQ(v, "null");
+  EXPECT_GE(out["versions"].size(), 5u);
+}
+
 }  // namespace
 }  // namespace slipway::storage

@@ -61,10 +61,19 @@ pb::DeploymentStep* Step(pb::Deployment* d, const std::string& name, pb::StepSta
   return s;
 }
 
-// Plays: building (two log lines) -> deploying -> unavailable once -> READY with URLs.
+// How the scripted control plane answers WatchDeployment.
+enum class StreamMode {
+  kAbsent,         // no such procedure: an older ctrl (404, unimplemented)
+  kUnimplemented,  // the procedure answers the stream with unimplemented at once
+  kStreams,        // streams the whole script, then ends
+  kBreaks,         // streams the first phase, then fails as a ctrl that went away
+};
+
+// Plays: building (two log lines) -> deploying -> unavailable once -> READY with URLs, through
+// GetDeployment polls (one phase per call) or the WatchDeployment stream.
 class ScriptedCtrl {
  public:
-  ScriptedCtrl() {
+  explicit ScriptedCtrl(StreamMode mode = StreamMode::kAbsent) {
     router_.SetAuthorizer([](net::CallContext& ctx) {
       if (ctx.bearer_token() != kToken) return Status::Unauthenticated("bad token");
       return Status::Ok();
@@ -82,6 +91,30 @@ class ScriptedCtrl {
         net::ConnectProcedure("slipway.ctrl.v1.DeploymentService", "GetDeployment"),
         [this](net::CallContext&, const pb::GetDeploymentRequest& req,
                pb::GetDeploymentResponse* resp) { return Get(req, resp); });
+    if (mode != StreamMode::kAbsent) {
+      router_.ServerStreaming<pb::WatchDeploymentRequest, pb::WatchDeploymentResponse>(
+          net::ConnectProcedure("slipway.ctrl.v1.DeploymentService", "WatchDeployment"),
+          [this, mode](net::CallContext&, const pb::WatchDeploymentRequest& req,
+                       net::StreamWriter<pb::WatchDeploymentResponse>& out) -> Status {
+            {
+              std::lock_guard lock(mu_);
+              ++watches_;
+            }
+            if (mode == StreamMode::kUnimplemented) {
+              return Status::Unimplemented("this control plane does not stream");
+            }
+            int64_t log_after = req.log_after();
+            for (int phase : {0, 1, 3}) {
+              pb::WatchDeploymentResponse m;
+              Play(phase, req.deployment_id(), log_after, m.mutable_deployment(),
+                   m.mutable_build_log());
+              for (const auto& l : m.build_log()) log_after = l.seq();
+              SLIPWAY_RETURN_IF_ERROR(out.Send(m));
+              if (mode == StreamMode::kBreaks) return Status::Unavailable("ctrl is restarting");
+            }
+            return Status::Ok();
+          });
+    }
     auto server = net::HttpServer::Start({}, router_.AsHandler());
     EXPECT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(*server);
@@ -96,24 +129,25 @@ class ScriptedCtrl {
     std::lock_guard lock(mu_);
     return log_afters_;
   }
+  int watches() {
+    std::lock_guard lock(mu_);
+    return watches_;
+  }
 
  private:
-  Status Get(const pb::GetDeploymentRequest& req, pb::GetDeploymentResponse* resp) {
-    std::lock_guard lock(mu_);
-    int call = calls_++;
-    log_afters_.push_back(req.log_after());
-    if (call == 2) return Status::Unavailable("restarting");
-    pb::Deployment* d = resp->mutable_deployment();
-    d->set_id(req.deployment_id());
+  // Phase 2 is the control plane away for a moment (polls only).
+  static void Play(int phase, const std::string& id, int64_t log_after, pb::Deployment* d,
+                   google::protobuf::RepeatedPtrField<pb::LogLine>* build_log) {
+    d->set_id(id);
     d->set_project("hello");
     d->set_environment("production");
     auto log = [&](int64_t seq, const std::string& text) {
-      if (seq <= req.log_after()) return;
-      auto* l = resp->add_build_log();
+      if (seq <= log_after) return;
+      auto* l = build_log->Add();
       l->set_seq(seq);
       l->set_text(text);
     };
-    switch (call) {
+    switch (phase) {
       case 0:
         d->set_status(pb::DEPLOYMENT_STATUS_BUILDING);
         Step(d, "build", pb::STEP_STATUS_RUNNING, 1'000, 0);
@@ -137,6 +171,15 @@ class ScriptedCtrl {
         d->add_urls("http://hello-scripted1.localhost:8080");
         break;
     }
+  }
+
+  Status Get(const pb::GetDeploymentRequest& req, pb::GetDeploymentResponse* resp) {
+    std::lock_guard lock(mu_);
+    int call = calls_++;
+    log_afters_.push_back(req.log_after());
+    if (call == 2) return Status::Unavailable("restarting");
+    Play(call, req.deployment_id(), req.log_after(), resp->mutable_deployment(),
+         resp->mutable_build_log());
     return Status::Ok();
   }
 
@@ -144,9 +187,18 @@ class ScriptedCtrl {
   std::unique_ptr<net::HttpServer> server_;
   std::mutex mu_;
   int calls_ = 0;
+  int watches_ = 0;
   pb::CreateDeploymentRequest created_;
   std::vector<int64_t> log_afters_;
 };
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+constexpr char kFallbackLine[] = "No progress stream from the control plane (";
 
 DeployCommandOptions Options(const ScriptedCtrl& ctrl) {
   DeployCommandOptions o;
@@ -194,6 +246,81 @@ TEST(DeployCommandTest, FollowsTheDeploymentToReadyAndPrintsItsUrls) {
   EXPECT_EQ(afters[1], 2);
   EXPECT_EQ(afters.back(), 3);
   EXPECT_TRUE(out.result().empty());  // no --json, nothing on the result stream
+  // An older control plane without the stream: said once, then polled.
+  EXPECT_EQ(Count(text, kFallbackLine), 1u) << text;
+}
+
+TEST(DeployCommandTest, FollowsTheStreamWithoutPolling) {
+  ScriptedCtrl ctrl(StreamMode::kStreams);
+  Captured out;
+  Console console = out.console();
+  int code = RunDeployCommand(Options(ctrl), console);
+  std::string text = out.human();
+  EXPECT_EQ(code, 0) << text;
+  EXPECT_EQ(ctrl.watches(), 1);
+  EXPECT_TRUE(ctrl.log_afters().empty()) << "GetDeployment was polled although the stream worked";
+  EXPECT_EQ(Count(text, kFallbackLine), 0u) << text;
+  EXPECT_NE(text.find("  build      started\n    Step 1/2 : FROM scratch\n    Step 2/2 : COPY . "
+                      "/app\n    Successfully built 0123abcd\n  build      succeeded    3.5s\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  schedule   succeeded    0.2s\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Deployment dep_scripted1 is ready"), std::string::npos) << text;
+}
+
+TEST(DeployCommandTest, FallsBackToPollingWhenTheStreamAnswersUnimplemented) {
+  ScriptedCtrl ctrl(StreamMode::kUnimplemented);
+  Captured out;
+  Console console = out.console();
+  int code = RunDeployCommand(Options(ctrl), console);
+  std::string text = out.human();
+  EXPECT_EQ(code, 0) << text;
+  EXPECT_EQ(ctrl.watches(), 1);
+  // One line says so, with the control plane's reason and the poll interval.
+  EXPECT_EQ(Count(text, kFallbackLine), 1u) << text;
+  EXPECT_NE(text.find("this control plane does not stream); asking every 10ms instead"),
+            std::string::npos)
+      << text;
+  EXPECT_GE(ctrl.log_afters().size(), 4u);  // polled to the end
+  EXPECT_NE(text.find("Deployment dep_scripted1 is ready"), std::string::npos) << text;
+  EXPECT_NE(text.find("  http://hello-production.localhost:8080\n"), std::string::npos) << text;
+}
+
+TEST(DeployCommandTest, AStreamThatBreaksIsContinuedByPollingWithoutRepeatingLines) {
+  ScriptedCtrl ctrl(StreamMode::kBreaks);
+  Captured out;
+  Console console = out.console();
+  int code = RunDeployCommand(Options(ctrl), console);
+  std::string text = out.human();
+  EXPECT_EQ(code, 0) << text;
+  EXPECT_EQ(Count(text, kFallbackLine), 1u) << text;
+  EXPECT_NE(text.find("ctrl is restarting"), std::string::npos) << text;
+  // The lines the stream showed are not shown again; polling starts after them.
+  EXPECT_EQ(Count(text, "Step 1/2 : FROM scratch"), 1u) << text;
+  EXPECT_EQ(Count(text, "  build      started"), 1u) << text;
+  EXPECT_EQ(Count(text, "Successfully built 0123abcd"), 1u) << text;
+  auto afters = ctrl.log_afters();
+  ASSERT_FALSE(afters.empty());
+  EXPECT_EQ(afters[0], 2);
+  EXPECT_NE(text.find("Deployment dep_scripted1 is ready"), std::string::npos) << text;
+}
+
+TEST(DeployCommandTest, StatusFollowShowsTheStreamThenTheDeployment) {
+  ScriptedCtrl ctrl(StreamMode::kStreams);
+  Captured out;
+  Console console = out.console();
+  StatusCommandOptions o;
+  o.deployment_id = "dep_scripted1";
+  o.follow = true;
+  o.common.connection = {ctrl.endpoint(), kToken};
+  o.common.json = true;
+  EXPECT_EQ(RunStatusCommand(o, console), 0) << out.human();
+  EXPECT_NE(out.human().find("  schedule   started\n"), std::string::npos) << out.human();
+  auto doc = nlohmann::json::parse(out.result(), nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << out.result();
+  EXPECT_EQ(doc["status"], "READY");
+  EXPECT_EQ(ctrl.watches(), 1);
+  EXPECT_TRUE(ctrl.log_afters().empty());
 }
 
 TEST(DeployCommandTest, JsonCarriesStatusAndUrls) {

@@ -97,6 +97,35 @@ TEST(DeploymentViewTest, Json) {
   EXPECT_EQ(j["git"]["commit_message"], "fix the thing");
 }
 
+// A READY deployment whose instance died after it was ready: the page and the JSON show the
+// instance's state and why, beside a status that stays READY.
+TEST(DeploymentViewTest, InstancesAreShownWithTheirStatusAndReason) {
+  pb::Deployment d;
+  d.set_id("dep_live");
+  d.set_project("hello");
+  d.set_status(pb::DEPLOYMENT_STATUS_READY);
+  auto* dead = d.add_instances();
+  dead->set_id("dep_live-0");
+  dead->set_status("FAILED");
+  dead->set_reason("exited with exit code 7");
+  auto* fine = d.add_instances();
+  fine->set_id("dep_live-1");
+  fine->set_status("RUNNING");
+  std::string page;
+  for (const auto& l : FormatDeployment(d, 0)) page += l + "\n";
+  EXPECT_NE(page.find("  status       READY\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("Instances\n  dep_live-0  FAILED  exited with exit code 7\n  dep_live-1  RUNNING\n"),
+            std::string::npos)
+      << page;
+  auto j = DeploymentJson(d, 0);
+  ASSERT_EQ(j["instances"].size(), 2u);
+  EXPECT_EQ(j["instances"][0]["status"], "FAILED");
+  EXPECT_EQ(j["instances"][0]["reason"], "exited with exit code 7");
+  EXPECT_EQ(j["instances"][1]["id"], "dep_live-1");
+  // Without instances (a list, a stream message) there is no Instances section.
+  EXPECT_EQ(DeploymentJson(FailedDeployment(), 0)["instances"].size(), 0u);
+}
+
 TEST(DeploymentViewTest, Ages) {
   EXPECT_EQ(FormatAge(0, 59'000), "59s ago");
   EXPECT_EQ(FormatAge(0, 3'600'000), "1h ago");

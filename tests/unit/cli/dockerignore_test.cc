@@ -217,5 +217,21 @@ TEST(DockerIgnoreTest, AlwaysIncludeOverridesEveryPattern) {
   EXPECT_EQ(plain.patterns().size(), 1u);
 }
 
+// Found by fuzz/dockerignore_fuzz.cc: a pattern with a byte that is not UTF-8 got a literal
+// prefix spelling U+FFFD instead of that byte, so an exception below an excluded directory of
+// such a name was never looked for, and the file it re-includes was left out of the context.
+TEST(DockerIgnoreTest, ExceptionWhoseNameIsNotUtf8IsFoundBelowAnExcludedDirectory) {
+  auto ignore = DockerIgnore::Parse("caf\xe9\n!caf\xe9/keep.txt\n");
+  ASSERT_TRUE(ignore.ok()) << ignore.status().ToString();
+  EXPECT_TRUE(ignore->Excludes("caf\xe9"));
+  EXPECT_TRUE(ignore->MayReincludeBelow("caf\xe9"));
+  EXPECT_FALSE(ignore->Excludes("caf\xe9/keep.txt"));
+  for (const auto& pattern : ignore->patterns()) {
+    EXPECT_TRUE(std::string_view("caf\xe9/keep.txt").starts_with(pattern.literal_prefix()))
+        << pattern.text();
+  }
+}
+
+
 }  // namespace
 }  // namespace slipway::cli

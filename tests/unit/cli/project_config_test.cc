@@ -97,6 +97,8 @@ TEST(ProjectConfigTest, ErrorsNameFileLineAndProblem) {
       {"[deploy.env]\nLIST = [1, 2]\n",
        "/src/app/slipway.toml:2:", "deploy.env.LIST must be a string, not an array"},
       {"[deploy]\nreplicas = 2\nreplicas = 3\n", "/src/app/slipway.toml:3:", "cannot redefine"},
+      {"[deploy]\nfail_on_breaking = \"yes\"\n",
+       "/src/app/slipway.toml:2:", "deploy.fail_on_breaking must be true or false"},
   };
   for (const auto& bad : cases) {
     auto c = ParseProjectConfig(bad.text, "/src/app/slipway.toml");
@@ -105,6 +107,19 @@ TEST(ProjectConfigTest, ErrorsNameFileLineAndProblem) {
     EXPECT_EQ(c.status().message().rfind(bad.where, 0), 0u) << c.status().message();
     EXPECT_NE(c.status().message().find(bad.says), std::string::npos) << c.status().message();
   }
+}
+
+TEST(ProjectConfigTest, FailOnBreakingComesFromTheDeployTable) {
+  TempDir dir;
+  auto on = ParseProjectConfig("[deploy]\nfail_on_breaking = true\n", "slipway.toml");
+  ASSERT_TRUE(on.ok()) << on.status().message();
+  EXPECT_EQ(on->fail_on_breaking, true);
+  auto settings = ResolveProjectSettings(dir.path(), *on, {});
+  ASSERT_TRUE(settings.ok()) << settings.status().message();
+  EXPECT_TRUE(settings->fail_on_breaking);
+  auto unset = ResolveProjectSettings(dir.path(), ProjectConfig{}, {});
+  ASSERT_TRUE(unset.ok());
+  EXPECT_FALSE(unset->fail_on_breaking);
 }
 
 TEST(ProjectConfigTest, LoadReadsTheDirectorysFileOrNothing) {
@@ -238,6 +253,32 @@ TEST(ProjectNameTest, ValidatesChosenNames) {
   EXPECT_FALSE(ValidateProjectName("a-", "--project").ok());
   EXPECT_FALSE(ValidateProjectName("A", "--project").ok());
   EXPECT_FALSE(ValidateProjectName(std::string(41, 'a'), "--project").ok());
+}
+
+}  // namespace
+}  // namespace slipway::cli
+
+namespace slipway::cli {
+namespace {
+
+TEST(ProjectConfigPlatformsTest, PlatformsAndTargetFromTheFileAndFlags) {
+  auto c = ParseProjectConfig("[build]\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\ntarget = \"release\"\n",
+                              "slipway.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->platforms.value_or(""), "linux/amd64,linux/arm64");
+  EXPECT_EQ(c->target.value_or(""), "release");
+
+  auto bad = ParseProjectConfig("[build]\nplatforms = [\"linux\"]\n", "slipway.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("slipway.toml:2:"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("os/arch"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(ParseProjectConfig("[build]\nplatforms = \"linux/amd64\"\n", "f").ok());
+  EXPECT_FALSE(ParseProjectConfig("[build]\nplatforms = []\n", "f").ok());
+
+  EXPECT_TRUE(ValidatePlatform("linux/arm/v7", "--platform").ok());
+  EXPECT_FALSE(ValidatePlatform("linux/", "--platform").ok());
+  EXPECT_FALSE(ValidatePlatform("Linux/AMD64", "--platform").ok());
+  EXPECT_FALSE(ValidatePlatform("a/b/c/d", "--platform").ok());
 }
 
 }  // namespace

@@ -39,6 +39,29 @@ TEST(KraneContainerStateTest, ExitedContainerFailsWithItsExitCode) {
   EXPECT_EQ(v.reason, "exited with exit code 3");
 }
 
+// What dockerd leaves of a container it stopped when it shut down: exited by SIGTERM (or
+// SIGKILL after the stop timeout), not OOM-killed. Its restart policy starts it again when
+// dockerd is back, so it is PENDING; without such a policy, or OOM-killed, it failed.
+TEST(KraneContainerStateTest, ContainerStoppedByADockerdShutdownIsPendingNotFailed) {
+  nlohmann::json inspect = nlohmann::json::parse(TestData("inspect_exited.json"));
+  inspect["HostConfig"]["RestartPolicy"]["Name"] = "unless-stopped";
+  for (int code : {143, 137}) {
+    inspect["State"]["ExitCode"] = code;
+    ContainerVerdict v = JudgeContainer(inspect);
+    EXPECT_EQ(v.phase, Phase::kStarting) << code;
+    EXPECT_NE(v.reason.find("exit code " + std::to_string(code)), std::string::npos) << v.reason;
+    EXPECT_NE(v.reason.find("restart policy"), std::string::npos) << v.reason;
+  }
+  inspect["State"]["OOMKilled"] = true;
+  EXPECT_EQ(JudgeContainer(inspect).phase, Phase::kFailed) << "OOM-killed is the app's failure";
+  inspect["State"]["OOMKilled"] = false;
+  inspect["State"]["ExitCode"] = 3;
+  EXPECT_EQ(JudgeContainer(inspect).phase, Phase::kFailed) << "an exit of its own is a failure";
+  inspect["State"]["ExitCode"] = 143;
+  inspect["HostConfig"]["RestartPolicy"]["Name"] = "no";
+  EXPECT_EQ(JudgeContainer(inspect).phase, Phase::kFailed) << "nothing would start it again";
+}
+
 TEST(KraneContainerStateTest, OomKilledContainerSaysOutOfMemory) {
   ContainerVerdict v = JudgeRecorded("inspect_oom.json");
   EXPECT_EQ(v.phase, Phase::kFailed);
@@ -179,6 +202,31 @@ TEST(KraneLogsTest, RecordedCrashLoopLogTailIsTwentyBooms) {
   std::string text = DemultiplexLogs(TestData("logs_restarting.bin"));
   std::string tail = LastLines(text, 3);
   EXPECT_EQ(tail, "boom\nboom\nboom");
+}
+
+}  // namespace
+}  // namespace slipway::krane::docker
+
+namespace slipway::krane::docker {
+namespace {
+
+TEST(TimestampedLogLinesTest, LinesCarryTheirTimeAndStreamAcrossFrames) {
+  std::string raw = Frame(1, "2026-12-01T22:30:00.123456789Z hello\n2026-12-01T22:30:01Z par") +
+                    Frame(2, "2026-12-01T22:30:00.5Z oops\r\n") + Frame(1, "tial\n");
+  auto lines = TimestampedLogLines(DemultiplexLogFrames(raw));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].text, "hello");
+  EXPECT_EQ(lines[0].stream, "stdout");
+  EXPECT_EQ(lines[0].time_ns, 1796164200123456789LL);  // date -d 2026-12-01T22:30:00Z +%s
+  EXPECT_EQ(lines[1].text, "oops");
+  EXPECT_EQ(lines[1].stream, "stderr");
+  EXPECT_EQ(lines[1].time_ns, 1796164200500000000LL);
+  EXPECT_EQ(lines[2].text, "partial") << "a line split over two frames of one stream";
+  EXPECT_EQ(lines[2].time_ns, 1796164201000000000LL);
+  auto no_time = TimestampedLogLines({{1, "not a timestamp\n"}});
+  ASSERT_EQ(no_time.size(), 1u);
+  EXPECT_EQ(no_time[0].time_ns, 0);
+  EXPECT_EQ(no_time[0].text, "not a timestamp");
 }
 
 }  // namespace

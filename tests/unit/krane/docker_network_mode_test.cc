@@ -308,7 +308,10 @@ TEST(KraneDockerNetworkModeTest, HostModeCreateBodyIsExactlyAsBefore) {
   ASSERT_EQ(bodies.size(), 1u);
   // What krane sent before network modes existed, key for key.
   EXPECT_EQ(bodies[0].dump(),
-            R"({"Env":["GREETING=hi","PORT=45123"],"HostConfig":{"Init":true,"Memory":67108864,)"
+            // LogConfig: krane's log rotation (KRANE_LOG_MAX_SIZE, KRANE_LOG_MAX_FILES defaults).
+            R"({"Env":["GREETING=hi","PORT=45123"],"HostConfig":{"Init":true,)"
+            R"("LogConfig":{"Config":{"max-file":"3","max-size":"10485760"},"Type":"json-file"},)"
+            R"("Memory":67108864,)"
             R"("MemorySwap":67108864,"NanoCpus":250000000,"NetworkMode":"host","PidsLimit":4096,)"
             R"("RestartPolicy":{"Name":"unless-stopped"}},"Image":"127.0.0.1:5000/app:1",)"
             R"("Labels":{"slipway.deployment":"site","slipway.health-check-path":"/healthz",)"

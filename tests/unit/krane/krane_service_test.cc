@@ -218,7 +218,7 @@ TEST(KraneValidationTest, AcceptsAGoodSpecAndTheBounds) {
   s.replicas = kMaxReplicas;
   s.memory_mib = kMinMemoryMib;
   s.cpu_millicores = kMaxCpuMillicores;
-  s.ref.deployment_id = "0_a-b";
+  s.ref.deployment_id = "0_a-B";
   s.port = 65535;
   s.env = {{"_X1", ""}, {"PATH", "/bin"}};
   s.health_check_path = "/health?full=1";
@@ -232,10 +232,10 @@ TEST(KraneValidationTest, RejectsEachBadFieldNamingIt) {
   };
   const std::vector<Case> cases = {
       {[](auto& s) { s.ref.deployment_id = ""; }, "deployment_id is empty"},
-      {[](auto& s) { s.ref.deployment_id = "Dep"; }, "contains 'D'"},
+      {[](auto& s) { s.ref.deployment_id = "De p"; }, "contains ' '"},
       {[](auto& s) { s.ref.deployment_id = "a.b"; }, "contains '.'"},
       {[](auto& s) { s.ref.deployment_id = "-a"; },
-       "must start with a lowercase letter or a digit"},
+       "must start with a letter or a digit"},
       {[](auto& s) { s.ref.deployment_id = std::string(64, 'a'); }, "use at most 63"},
       {[](auto& s) { s.ref.ns = "Team A"; }, "namespace \"Team A\""},
       {[](auto& s) { s.image = ""; }, "image is empty"},
@@ -272,14 +272,15 @@ TEST(KraneValidationTest, RejectsEachBadFieldNamingIt) {
   }
 }
 
-TEST(KraneBackendFactoryTest, KubernetesIsUnimplementedAndUnknownIsInvalid) {
+TEST(KraneBackendFactoryTest, KubernetesNeedsAKubeconfigAndUnknownIsInvalid) {
   KraneBackendConfig config;
   config.backend = "kubernetes";
+  config.kubeconfig = "/nonexistent/kubeconfig";
   auto k8s = MakeKraneBackend(config);
   ASSERT_FALSE(k8s.ok());
-  EXPECT_EQ(k8s.status().code(), Code::kUnimplemented);
-  EXPECT_NE(k8s.status().message().find("production issue"), std::string::npos);
-  EXPECT_NE(k8s.status().message().find("KRANE_BACKEND=docker"), std::string::npos);
+  EXPECT_EQ(k8s.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(k8s.status().message().find("/nonexistent/kubeconfig"), std::string::npos);
+  EXPECT_NE(k8s.status().message().find("--kubeconfig"), std::string::npos);
 
   config.backend = "nomad";
   auto unknown = MakeKraneBackend(config);

@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <thread>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "net/health_service.h"
 #include "net/http_server.h"
 #include "slipway/health/v1/health.pb.h"
@@ -118,6 +120,7 @@ class ConnectTest : public ::testing::Test {
           }
           return Status::Ok();
         });
+    router_->SetMetrics(registry_);
     HttpServer::Options server_options;
     auto server = HttpServer::Start(server_options, router_->AsHandler());
     ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -149,6 +152,7 @@ class ConnectTest : public ::testing::Test {
 
   ManualClock clock_{std::chrono::system_clock::time_point(std::chrono::hours(1000))};
   std::chrono::system_clock::time_point start_ = clock_.Now();
+  metrics::Registry registry_;  // declared first: the router counts into it
   std::unique_ptr<ConnectRouter> router_;
   std::unique_ptr<HttpServer> server_;
   std::string base_url_;
@@ -203,6 +207,36 @@ TEST_F(ConnectTest, EmptyJsonBodyIsTheEmptyMessage) {
   EXPECT_EQ(res.body, "\"echo:\"");
 }
 
+TEST_F(ConnectTest, EveryCallIsCountedByProcedureAndCode) {
+  ASSERT_TRUE(Client(false).Call<StringValue>("/test.v1.Echo/Echo", StringValue()).ok());
+  ASSERT_TRUE(Client(true).Call<StringValue>("/test.v1.Echo/Echo", StringValue()).ok());
+  StringValue not_found;
+  not_found.set_value("not_found");
+  EXPECT_EQ(Client(false).CallUnary("/test.v1.Echo/Fail", not_found, nullptr).code(),
+            Code::kNotFound);
+  EXPECT_FALSE(Client(false).CallUnary("/test.v1.Nope/Nope", StringValue(), nullptr).ok());
+  EXPECT_FALSE(Client(false).CallUnary("/test.v1.Other/Path", StringValue(), nullptr).ok());
+
+  // The same definition again returns the router's families. A call is counted once its
+  // answer is sent, so the client may see the answer a moment before the count moves.
+  auto& requests = registry_.AddCounter("slipway_rpc_requests_total",
+                                        "Connect calls answered, by procedure and the code "
+                                        "answered with",
+                                        {"procedure", "code"});
+  for (int i = 0; i < 500 && requests.With({"unknown", "unimplemented"}).value() < 2; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(requests.With({"/test.v1.Echo/Echo", "ok"}).value(), 2);
+  EXPECT_EQ(requests.With({"/test.v1.Echo/Fail", "not_found"}).value(), 1);
+  EXPECT_EQ(requests.With({"unknown", "unimplemented"}).value(), 2);
+  EXPECT_EQ(requests.With({"/test.v1.Echo/Echo", "not_found"}).value(), 0);
+  std::string page = registry_.Exposition();
+  EXPECT_NE(page.find("slipway_rpc_duration_seconds_count{procedure=\"/test.v1.Echo/Echo\"} 2\n"),
+            std::string::npos)
+      << page;
+  EXPECT_EQ(page.find("/test.v1.Nope/Nope"), std::string::npos) << "unregistered paths are not labels";
+}
+
 TEST_F(ConnectTest, UnknownMethodIs404Unimplemented) {
   auto raw = Post("/test.v1.Echo/Nope", "application/json", "{}");
   EXPECT_EQ(raw.status, 404);
@@ -219,6 +253,32 @@ TEST_F(ConnectTest, WrongContentTypeIs415) {
   EXPECT_NE(raw.headers.GetOr("Accept-Post", "").find("application/proto"), std::string::npos);
   auto missing = Post("/test.v1.Echo/Echo", "", "hi");
   EXPECT_EQ(missing.status, 415);
+}
+
+// Found by fuzz/connect_fuzz.cc: an error message quoting what the client sent (here its
+// Content-Type) carried bytes that are not UTF-8 into the JSON error body, which strict JSON
+// parsers refuse (nlohmann's throws), so the client lost the error.
+TEST_F(ConnectTest, ErrorBodiesStayValidJsonWhenTheyQuoteBytesThatAreNotUtf8) {
+  auto raw = Post("/test.v1.Echo/Echo", "text/pl\xff\xfe" "ain", "hi");
+  EXPECT_EQ(raw.status, 415);
+  nlohmann::json body;
+  ASSERT_NO_THROW(body = nlohmann::json::parse(raw.body)) << raw.body;
+  EXPECT_EQ(body["code"], "invalid_argument");
+  // Each stray byte is shown as U+FFFD, the rest of the quote as sent.
+  EXPECT_NE(body["message"].get<std::string>().find("text/pl\xef\xbf\xbd\xef\xbf\xbd" "ain"),
+            std::string::npos)
+      << raw.body;
+}
+
+TEST(Utf8Test, ValidTextIsKeptAndEveryMalformedSequenceBecomesOneReplacement) {
+  EXPECT_EQ(net::ToValidUtf8("plain caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\xa2"),
+            "plain caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\xa2");
+  EXPECT_EQ(net::ToValidUtf8("a\xff" "b"), "a\xef\xbf\xbd" "b");
+  EXPECT_EQ(net::ToValidUtf8("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");  // truncated
+  EXPECT_EQ(net::ToValidUtf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");  // overlong '/'
+  EXPECT_EQ(net::ToValidUtf8("\xed\xa0\x80"),
+            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a UTF-16 surrogate
+  EXPECT_EQ(net::ToValidUtf8(std::string("n\0ul", 4)), std::string("n\0ul", 4));
 }
 
 TEST_F(ConnectTest, ContentTypeParametersAreAccepted) {

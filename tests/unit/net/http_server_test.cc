@@ -560,6 +560,28 @@ TEST(HttpServerTest, MalformedRequestIs400) {
   EXPECT_TRUE(s.ClosedWithin(2s));
 }
 
+// RFC 9112 6.3: without chunked as its last coding, a request's body has no trustworthy length;
+// serving it as bodiless would read the body as the next request (a smuggled one).
+TEST(HttpServerTest, TransferEncodingThatDoesNotEndInChunkedIs400AndCloses) {
+  std::atomic<int> served{0};
+  auto server = StartServer(FastOptions(), [&](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    ++served;
+    (void)w.Send(200, {}, "");
+  });
+  ASSERT_TRUE(server);
+  for (std::string coding : {"chunked, gzip", "gzip", "xchunked"}) {
+    Socket s(server->port());
+    ASSERT_TRUE(s.Send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " + coding +
+                       "\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"));
+    auto r = ReadResponse(s);
+    ASSERT_TRUE(r) << coding;
+    EXPECT_EQ(r->status, 400) << coding;
+    EXPECT_NE(r->body.find("Transfer-Encoding"), std::string::npos) << r->body;
+    EXPECT_TRUE(s.ClosedWithin(2s)) << coding;
+  }
+  EXPECT_EQ(served.load(), 0);
+}
+
 TEST(HttpServerTest, ConnectionsOverTheLimitGet503) {
   auto options = FastOptions();
   options.max_connections = 2;
@@ -577,6 +599,40 @@ TEST(HttpServerTest, ConnectionsOverTheLimitGet503) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_TRUE(c.ClosedWithin(2s));
+}
+
+TEST(HttpServerTest, The503PastTheLimitNamesTheLimitAndTheSettingThatRaisesIt) {
+  auto options = FastOptions();
+  options.max_connections = 1;
+  options.max_connections_setting = "--max-connections (TEST_MAX_CONNECTIONS)";
+  auto server = StartServer(options, [](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    (void)w.Send(200, {}, "");
+  });
+  ASSERT_TRUE(server);
+  Socket a(server->port());
+  ASSERT_TRUE(a.Send(Get("/")));
+  ASSERT_TRUE(ReadResponse(a));
+  Socket b(server->port());
+  auto r = ReadResponse(b);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->body,
+            "the server is at its limit of 1 connections at once; retry shortly, or have its "
+            "operator raise --max-connections (TEST_MAX_CONNECTIONS).\n");
+}
+
+TEST(OpenFileLimitTest, ALimitBelowTheCapAndWhatTheServiceNeedsIsNamedWithTheSetting) {
+  EXPECT_EQ(OpenFileLimitProblem(20000, 1024, "--max-connections (X)"), "");
+  EXPECT_EQ(OpenFileLimitProblem(1024 + 128, 1024, "--max-connections (X)"), "");
+  const std::string problem = OpenFileLimitProblem(1024, 1024, "--max-connections (X)");
+  EXPECT_NE(problem.find("the open file limit (ulimit -n) is 1024, below the 1152 descriptors"),
+            std::string::npos)
+      << problem;
+  EXPECT_NE(problem.find("past about 896 connections"), std::string::npos) << problem;
+  EXPECT_NE(problem.find("or lower --max-connections (X)"), std::string::npos) << problem;
+  // A limit smaller than what the service needs for itself is no negative count.
+  EXPECT_NE(OpenFileLimitProblem(64, 10, "").find("past about 0 connections"), std::string::npos);
+  EXPECT_NE(OpenFileLimitProblem(64, 10, "").find("lower the connection cap"), std::string::npos);
 }
 
 // ----- Expect: 100-continue ------------------------------------------------------------------

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "base/crypto.h"
+
 namespace slipway::storage {
 namespace {
 
@@ -170,6 +172,45 @@ TEST(AwsChunkedTest, ChecksumsMatchTheirStandardCheckValues) {
   EXPECT_EQ(Checksum(ChecksumAlgorithm::kCrc32, ""), "AAAAAA==");
   EXPECT_EQ(ChecksumFromHeaderName("X-Amz-Checksum-CRC32C"), ChecksumAlgorithm::kCrc32c);
   EXPECT_EQ(ChecksumFromHeaderName("x-amz-checksum-md5"), std::nullopt);
+}
+
+TEST(AwsChunkedTest, FullObjectCrcsCombineFromTheParts) {
+  std::string data;
+  for (uint32_t i = 0; i < 300000; ++i) data += static_cast<char>((i * 7919u) >> 3);
+  // Pieces of uneven sizes, one of them empty, as parts of an upload.
+  const std::vector<size_t> cuts = {0, 1, 70001, 70001, 200000, data.size()};
+  for (auto a : {ChecksumAlgorithm::kCrc32, ChecksumAlgorithm::kCrc32c,
+                 ChecksumAlgorithm::kCrc64Nvme}) {
+    std::vector<std::string> sums;
+    std::vector<uint64_t> sizes;
+    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+      sums.push_back(Checksum(a, std::string_view(data).substr(cuts[i], cuts[i + 1] - cuts[i])));
+      sizes.push_back(cuts[i + 1] - cuts[i]);
+    }
+    EXPECT_EQ(FullObjectCrc(a, sums, sizes), Checksum(a, data)) << ChecksumAlgorithmName(a);
+    EXPECT_EQ(FullObjectCrc(a, {sums[0]}, {sizes[0]}), sums[0]);
+    EXPECT_EQ(FullObjectCrc(a, {"not base64!"}, {1}), std::nullopt);
+    EXPECT_TRUE(IsCrcChecksum(a));
+  }
+  EXPECT_EQ(FullObjectCrc(ChecksumAlgorithm::kSha256, {Checksum(ChecksumAlgorithm::kSha256, "")},
+                          {0}),
+            std::nullopt);
+  EXPECT_FALSE(IsCrcChecksum(ChecksumAlgorithm::kSha1));
+}
+
+TEST(AwsChunkedTest, CompositeChecksumIsTheChecksumOfThePartChecksums) {
+  std::string a = Checksum(ChecksumAlgorithm::kSha256, "first part");
+  std::string b = Checksum(ChecksumAlgorithm::kSha256, "second part");
+  std::string raw_a, raw_b;
+  ASSERT_TRUE(Base64Decode(a, &raw_a) && Base64Decode(b, &raw_b));
+  Sha256Digest d = Sha256(raw_a + raw_b);
+  std::string want = Base64Encode(std::string_view(reinterpret_cast<const char*>(d.data()), 32));
+  EXPECT_EQ(CompositeChecksum(ChecksumAlgorithm::kSha256, {a, b}), want + "-2");
+  // A CRC32 value where a SHA-256 belongs is refused, not hashed.
+  EXPECT_EQ(CompositeChecksum(ChecksumAlgorithm::kSha256, {a, "AAAAAA=="}), std::nullopt);
+  EXPECT_EQ(ChecksumFromAlgorithmName("crc64nvme"), ChecksumAlgorithm::kCrc64Nvme);
+  EXPECT_EQ(ChecksumFromAlgorithmName("MD5"), std::nullopt);
+  EXPECT_EQ(ChecksumElementName(ChecksumAlgorithm::kCrc32c), "ChecksumCRC32C");
 }
 
 // --- trailer encodings (built here the way the SDKs frame them) -------------------------------

@@ -107,6 +107,9 @@ TEST(S3XmlTest, ParsesCompleteMultipartUpload) {
   EXPECT_EQ((*parts)[0].etag, "\"aaa\"");
   EXPECT_EQ((*parts)[1].part_number, 2);
   EXPECT_EQ((*parts)[1].etag, "\"bbb\"");
+  EXPECT_TRUE((*parts)[0].checksums.empty());
+  EXPECT_EQ((*parts)[1].checksums,
+            (std::map<std::string, std::string>{{"x-amz-checksum-crc32", "AAAAAA=="}}));
 
   EXPECT_FALSE(ParseCompleteMultipartUpload("<nope/>").ok());
   EXPECT_FALSE(ParseCompleteMultipartUpload(
@@ -115,6 +118,54 @@ TEST(S3XmlTest, ParsesCompleteMultipartUpload) {
                    .ok());
   EXPECT_FALSE(
       ParseCompleteMultipartUpload("<CompleteMultipartUpload></CompleteMultipartUpload>").ok());
+}
+
+TEST(S3XmlTest, MultipartDocumentsCarryChecksums) {
+  ListPartsRequest req;
+  req.bucket = "b";
+  req.key = "k";
+  req.upload_id = "u";
+  ListPartsResult res;
+  res.checksum_algorithm = "SHA256";
+  res.checksum_type = "COMPOSITE";
+  PartInfo part;
+  part.part_number = 1;
+  part.checksums["x-amz-checksum-sha256"] = "c2hh";
+  res.parts.push_back(part);
+  std::string xml = ListPartsXml(req, res);
+  EXPECT_NE(xml.find("<ChecksumSHA256>c2hh</ChecksumSHA256></Part>"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<ChecksumAlgorithm>SHA256</ChecksumAlgorithm>"
+                     "<ChecksumType>COMPOSITE</ChecksumType>"),
+            std::string::npos)
+      << xml;
+
+  ObjectInfo object;
+  object.etag = "\"e-2\"";
+  object.checksums["x-amz-checksum-crc32c"] = "AAAAAA==-2";
+  object.checksum_type = "COMPOSITE";
+  object.part_checksums = {"AQIDBA==", "BQYHCA=="};
+  object.part_sizes = {5, 6};
+  xml = CompleteMultipartUploadXml("http://x/b/k", "b", "k", object);
+  EXPECT_NE(xml.find("<ChecksumCRC32C>AAAAAA==-2</ChecksumCRC32C>"
+                     "<ChecksumType>COMPOSITE</ChecksumType>"),
+            std::string::npos)
+      << xml;
+  // GetObjectAttributes: the composite checksum without its part count, each part's own.
+  ObjectAttributesRequest attrs;
+  attrs.checksum = attrs.object_parts = true;
+  xml = ObjectAttributesXml(attrs, object);
+  EXPECT_NE(xml.find("<Checksum><ChecksumCRC32C>AAAAAA==</ChecksumCRC32C>"
+                     "<ChecksumType>COMPOSITE</ChecksumType></Checksum>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<Size>6</Size><ChecksumCRC32C>BQYHCA==</ChecksumCRC32C>"),
+            std::string::npos)
+      << xml;
+  // An object written in one piece: its checksum is FULL_OBJECT.
+  ObjectInfo single;
+  single.checksums["x-amz-checksum-crc32"] = "AAAAAA==";
+  xml = ObjectAttributesXml(attrs, single);
+  EXPECT_NE(xml.find("<ChecksumType>FULL_OBJECT</ChecksumType>"), std::string::npos) << xml;
 }
 
 TEST(S3XmlTest, ParsesDeleteObjectsAndWritesTheResult) {

@@ -305,6 +305,29 @@ TEST(SigV4VerifyTest, RefusesMalformedOrMissingAuth) {
             AuthError::kMissing);
 }
 
+// Found by fuzz/sigv4_fuzz.cc: a date whose year a system_clock::time_point cannot hold (it
+// counts nanoseconds in 64 bits: 1677 to 2262) overflowed in the conversion (undefined
+// behaviour) instead of being refused as malformed.
+TEST(SigV4VerifyTest, DatesOutsideTheRepresentableYearsAreMalformedNotOverflowed) {
+  system_clock::time_point t;
+  EXPECT_FALSE(ParseHttpDate("Fri, 24 May 1006 00:00:00 GMT", &t));
+  EXPECT_FALSE(ParseHttpDate("Fri, 24 May 9999 00:00:00 GMT", &t));
+  EXPECT_FALSE(ParseAmzDate("10060524T000000Z", &t));
+  EXPECT_FALSE(ParseAmzDate("99990524T000000Z", &t));
+  EXPECT_FALSE(ParseAmzDate("20130024T000000Z", &t));  // month 0
+  EXPECT_TRUE(ParseHttpDate("Fri, 24 May 2013 00:00:00 GMT", &t));
+  EXPECT_TRUE(ParseAmzDate("20130524T000000Z", &t));
+
+  auto old_date = SignedPut();
+  old_date.headers.Remove("x-amz-date");
+  old_date.headers.Set("Date", "Fri, 24 May 1006 00:00:00 GMT");
+  EXPECT_EQ(ErrorOf(VerifyRequest(old_date, Secrets(), "us-east-1", Now())), AuthError::kMalformed);
+  auto old_amz_date = SignedPut();
+  old_amz_date.headers.Set("x-amz-date", "10060524T000000Z");
+  EXPECT_EQ(ErrorOf(VerifyRequest(old_amz_date, Secrets(), "us-east-1", Now())),
+            AuthError::kMalformed);
+}
+
 // --- presigned URLs ----------------------------------------------------------------------------
 
 TEST(SigV4VerifyTest, AcceptsPresignedUrlWithinItsLifetime) {

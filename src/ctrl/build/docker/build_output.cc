@@ -5,34 +5,14 @@
 #include <nlohmann/json.hpp>
 
 #include "base/crypto.h"
-#include "slipway/internal/buildkit/v1/status.pb.h"
+#include "moby/buildkit/v1/control.pb.h"
 
 namespace slipway::ctrl::build::docker {
 namespace {
 
 using Json = nlohmann::json;
-namespace bk = slipway::internal::buildkit::v1;
-
-double Seconds(const google::protobuf::Timestamp& from, const google::protobuf::Timestamp& to) {
-  return static_cast<double>(to.seconds() - from.seconds()) +
-         static_cast<double>(to.nanos() - from.nanos()) / 1e9;
-}
 
 }  // namespace
-
-std::string StripAnsi(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
-      i += 2;
-      while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) ++i;
-      continue;
-    }
-    out += s[i];
-  }
-  return out;
-}
 
 void BuildOutputDecoder::Feed(std::string_view bytes) {
   pending_.append(bytes);
@@ -52,16 +32,11 @@ void BuildOutputDecoder::Finish() {
     Emit(partial_stream_);
     partial_stream_.clear();
   }
-  for (auto& [vertex, text] : partial_logs_) {
-    if (!text.empty()) Emit(fmt::format("#{} {}", vertexes_[vertex].number, text));
-  }
-  partial_logs_.clear();
+  buildkit_.Finish();
 }
 
 void BuildOutputDecoder::Emit(std::string_view text) {
-  std::string clean = StripAnsi(text);
-  while (!clean.empty() && (clean.back() == '\r' || clean.back() == '\n')) clean.pop_back();
-  if (sink_) sink_(clean);
+  if (sink_) sink_(CleanLogLine(text));
 }
 
 void BuildOutputDecoder::HandleLine(std::string_view line) {
@@ -125,41 +100,12 @@ void BuildOutputDecoder::HandleLine(std::string_view line) {
 
 void BuildOutputDecoder::HandleBuildkitTrace(std::string_view base64) {
   std::string bytes;
-  bk::StatusResponse status;
+  moby::buildkit::v1::StatusResponse status;
   if (!Base64Decode(base64, &bytes) || !status.ParseFromString(bytes)) {
     Emit("(an unreadable BuildKit progress record was skipped)");
     return;
   }
-  for (const auto& v : status.vertexes()) {
-    VertexState& state = vertexes_[v.digest()];
-    if (state.number == 0) state.number = next_vertex_number_++;
-    if (!state.announced && (v.has_started() || v.cached())) {
-      state.announced = true;
-      Emit(fmt::format("#{} {}", state.number, v.name()));
-    }
-    if (state.done) continue;
-    if (!v.error().empty()) {
-      state.done = true;
-      Emit(fmt::format("#{} ERROR: {}", state.number, v.error()));
-    } else if (v.cached()) {
-      state.done = true;
-      Emit(fmt::format("#{} CACHED", state.number));
-    } else if (v.has_completed()) {
-      state.done = true;
-      Emit(fmt::format("#{} DONE {:.1f}s", state.number, Seconds(v.started(), v.completed())));
-    }
-  }
-  for (const auto& log : status.logs()) {
-    VertexState& state = vertexes_[log.vertex()];
-    if (state.number == 0) state.number = next_vertex_number_++;
-    std::string& text = partial_logs_[log.vertex()];
-    text += log.msg();
-    size_t start = 0;
-    for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
-      Emit(fmt::format("#{} {}", state.number, std::string_view(text).substr(start, nl - start)));
-    }
-    text.erase(0, start);
-  }
+  buildkit_.Apply(status);
 }
 
 }  // namespace slipway::ctrl::build::docker

@@ -11,18 +11,18 @@
 // Not thread-safe; one decoder per stream.
 #pragma once
 
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "ctrl/build/backend.h"
+#include "ctrl/build/buildkit_progress.h"
 
 namespace slipway::ctrl::build::docker {
 
 class BuildOutputDecoder {
  public:
-  explicit BuildOutputDecoder(BuildLogSink sink) : sink_(std::move(sink)) {}
+  explicit BuildOutputDecoder(BuildLogSink sink) : sink_(sink), buildkit_(std::move(sink)) {}
 
   // Feeds bytes as they arrive; lines may be split anywhere.
   void Feed(std::string_view bytes);
@@ -41,24 +41,13 @@ class BuildOutputDecoder {
   void HandleBuildkitTrace(std::string_view base64);
   void Emit(std::string_view text);
 
-  struct VertexState {
-    int number = 0;
-    bool announced = false;
-    bool done = false;
-  };
-
   BuildLogSink sink_;
   std::string pending_;
   std::string partial_stream_;  // classic {"stream"} text not yet ending in '\n'
   std::optional<std::string> error_;
   std::string image_id_;
   std::string pushed_digest_;
-  std::map<std::string, VertexState> vertexes_;
-  std::map<std::string, std::string> partial_logs_;  // per vertex, text not yet ending in '\n'
-  int next_vertex_number_ = 1;
+  BuildkitProgress buildkit_;
 };
-
-// Removes ANSI escape sequences (the classic builder wraps RUN stderr in red).
-std::string StripAnsi(std::string_view s);
 
 }  // namespace slipway::ctrl::build::docker

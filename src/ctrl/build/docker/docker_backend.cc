@@ -39,6 +39,11 @@ class DockerBackend : public BuildBackend {
 
   std::string_view name() const override { return "docker"; }
 
+  bool ImageExists(const std::string& image) override {
+    auto resp = http_.Do(DaemonRequest("GET", "/images/" + net::UriEncode(image, false) + "/json"));
+    return resp.ok() && resp->status == 200;
+  }
+
   Result<BuildResult> Build(const BuildRequest& request, const BuildLogSink& log,
                             const std::atomic<bool>* cancel) override {
     const std::string image = config_.registry.empty()
@@ -76,6 +81,9 @@ class DockerBackend : public BuildBackend {
       decoder.Feed(chunk);
       return true;
     };
+    // A step that prints nothing for a while (a long RUN) must still be stoppable: dropping the
+    // connection makes dockerd cancel the build.
+    if (cancel != nullptr) req.cancelled = [cancel] { return cancel->load(); };
     auto resp = http_.Do(req);
     decoder.Finish();
     if (http_status != nullptr) *http_status = resp.ok() ? resp->status : 0;
@@ -98,12 +106,20 @@ class DockerBackend : public BuildBackend {
     Json build_args = Json::object();
     for (const auto& [k, v] : request.build_args) build_args[k] = v;
     const std::string platform = request.platform.empty() ? config_.platform : request.platform;
+    if (platform.find(',') != std::string::npos) {
+      return Status::InvalidArgument(fmt::format(
+          "the docker backend builds one platform at a time and \"{}\" names several: build "
+          "multi-platform images with the buildkit backend (BUILD_BACKEND=buildkit)",
+          platform));
+    }
     std::string query = fmt::format(
         "/build?remote={}&t={}&dockerfile={}&buildargs={}&platform={}&networkmode=host&rm=1"
         "&forcerm=1",
         net::UriEncode(request.context_url), net::UriEncode(image),
         net::UriEncode(request.dockerfile.empty() ? "Dockerfile" : request.dockerfile),
         net::UriEncode(build_args.dump()), net::UriEncode(platform));
+    if (!request.target.empty()) query += "&target=" + net::UriEncode(request.target);
+    if (request.no_cache) query += "&nocache=1";
 
     // Every BuildKit failure, a bad Dockerfile included, is an HTTP 200 stream ending in
     // errorDetail; an HTTP error status means the daemon refused BuildKit itself (an old or
@@ -127,7 +143,22 @@ class DockerBackend : public BuildBackend {
     BuildOutputDecoder decoder(log);
     Status st = StreamCall(DaemonRequest("POST", query + "&version=1"), decoder, cancel,
                            "building " + image);
+    if (!st.ok() && !request.no_cache && LostCachedLayer(st)) {
+      // The classic builder found a step in its cache, then the image was gone when it used
+      // it: something (an image prune, another build's cleanup) removed it in between. Such a
+      // build is not wrong; it is built again without the cache.
+      spdlog::warn("building {}: a cached layer was removed mid-build ({}); building again "
+                   "without the cache", image, st.message());
+      BuildOutputDecoder again(log);
+      st = StreamCall(DaemonRequest("POST", query + "&nocache=1&version=1"), again, cancel,
+                      "building " + image);
+      return BuiltImageId(st, again, request, image);
+    }
     return BuiltImageId(st, decoder, request, image);
+  }
+
+  static bool LostCachedLayer(const Status& st) {
+    return st.message().find("unable to find image \"sha256:") != std::string::npos;
   }
 
   // The image id a finished build reported, or why there is none.
