@@ -183,6 +183,16 @@ class KraneDockerWatchTest : public ::testing::Test {
     return dynamic_cast<docker::DockerBackendView&>(*backend_).EventCounters();
   }
 
+  // The event stream opens on the follow's first wait, which may come after the instance is
+  // already RUNNING on the stream: true once dockerd has answered it, false after 30s.
+  bool WaitForEventStreamOpen() {
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (Counters().opens < 1 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(10ms);
+    }
+    return Counters().opens >= 1;
+  }
+
   std::string Create(const std::string& name) {
     v1::CreateDeploymentRequest req;
     req.set_namespace_(RunId());
@@ -281,7 +291,7 @@ TEST_F(KraneDockerWatchTest, ACutEventStreamIsOpenedAgainAndItsEventsStillArrive
   const std::string id = Create("cut");
   StreamReader stream(*client_, Watch(id, false));
   ASSERT_TRUE(stream.WaitFor(IsRunning));
-  ASSERT_GE(Counters().opens, 1);
+  ASSERT_TRUE(WaitForEventStreamOpen()) << "no event stream: " << Counters().last_error;
   const int64_t opens = Counters().opens;
   socket.CutAll();
   const auto give_up = std::chrono::steady_clock::now() + 30s;
@@ -305,6 +315,7 @@ TEST_F(KraneDockerWatchTest, EventsDuringAGapInTheStreamAreReplayedWhenItIsOpene
   const std::string id = Create("gap");
   StreamReader stream(*client_, Watch(id, false));
   ASSERT_TRUE(stream.WaitFor(IsRunning));
+  ASSERT_TRUE(WaitForEventStreamOpen()) << "no event stream: " << Counters().last_error;
   const int64_t opens = Counters().opens;
   socket.Hold(true);
   socket.CutAll();
