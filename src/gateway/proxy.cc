@@ -13,6 +13,7 @@ namespace {
 
 // What the gateway adds to Via (RFC 9110 7.6.3); its count in a request is the hops so far.
 constexpr std::string_view kViaToken = "slipway-gateway";
+constexpr std::string_view kViaEntry = "1.1 slipway-gateway";
 
 int GatewayHops(const net::Headers& headers) {
   int hops = 0;
@@ -41,14 +42,16 @@ net::Headers UpstreamFields(const net::ProxyRequest& request) {
     std::string list;
     for (const auto& [name, value] : request.headers) {
       if (net::EqualsIgnoreCase(name, field) && !value.empty()) {
-        list += (list.empty() ? "" : ", ") + value;
+        if (!list.empty()) list += ", ";
+        list += value;
       }
     }
-    list += (list.empty() ? "" : ", ") + std::string(ours);
+    if (!list.empty()) list += ", ";
+    list += ours;
     out.Add(std::string(field), std::move(list));
   };
   extend("X-Forwarded-For", ClientIp(request.remote_address));
-  extend("Via", "1.1 " + std::string(kViaToken));
+  extend("Via", kViaEntry);
   out.Add("X-Forwarded-Host", request.headers.GetOr("Host", ""));
   out.Add("X-Forwarded-Proto", "http");
   return out;
@@ -212,10 +215,6 @@ net::LocalResponse Proxy::UpstreamFailed(const net::ProxyRequest& request,
                          (timed_out ? " did not answer in time." : " could not be reached or failed."),
                      "The app may have crashed or be overloaded: look at the deployment's logs; "
                      "retrying may reach another instance.");
-}
-
-net::Headers Proxy::ResponseFields(const net::Headers& upstream_fields) {
-  return EndToEndFields(upstream_fields, {"Content-Length"});
 }
 
 void Proxy::Completed(const net::ProxyRequest& request, const net::ProxyRoute& route,

@@ -66,7 +66,6 @@ class Proxy final : public net::ProxyPolicy {
   net::LocalResponse UpstreamFailed(const net::ProxyRequest& request,
                                     const net::ProxyRoute& route, std::string_view upstream,
                                     const Status& why, bool timed_out) override;
-  net::Headers ResponseFields(const net::Headers& upstream_fields) override;
   void Completed(const net::ProxyRequest& request, const net::ProxyRoute& route,
                  const net::ProxyOutcome& outcome) override;
 

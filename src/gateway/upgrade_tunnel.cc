@@ -1,16 +1,13 @@
 #include "gateway/upgrade_tunnel.h"
 
-#include "gateway/header_fields.h"
+#include "net/http_wire.h"
 
 namespace slipway::gateway {
 
 bool IsUpgradeRequest(const net::ProxyRequest& request) {
   if (request.method != "GET" || request.has_body()) return false;
-  if (request.headers.GetOr("Upgrade", "").empty()) return false;
-  for (const std::string& token : ConnectionTokens(request.headers)) {
-    if (net::EqualsIgnoreCase(token, "upgrade")) return true;
-  }
-  return false;
+  if (request.headers.Get("Upgrade").value_or("").empty()) return false;
+  return net::NamedByConnection(request.headers, "upgrade");
 }
 
 }  // namespace slipway::gateway

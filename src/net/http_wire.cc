@@ -41,16 +41,6 @@ std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
-bool HasToken(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    if (EqualsIgnoreCase(TrimOws(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 std::optional<uint64_t> ParseDecimal(std::string_view s) {
   if (s.empty() || s.size() > 19) return std::nullopt;
   uint64_t n = 0;
@@ -59,9 +49,11 @@ std::optional<uint64_t> ParseDecimal(std::string_view s) {
   return n;
 }
 
-// The header lines after the start line: each "name: value" CRLF, then the blank line.
-// Framing fields are checked by the callers; this refuses what no parser may read two ways.
-Status ParseFields(std::string_view lines, Headers* out) {
+// The header lines after the start line: each "name: value" CRLF, then the blank line, each
+// field handed to add(name, value). Framing fields are checked by the callers; this refuses
+// what no parser may read two ways.
+template <class Add>
+Status ParseFields(std::string_view lines, Add add) {
   while (!lines.starts_with("\r\n")) {
     size_t end = lines.find("\r\n");
     if (end == std::string_view::npos) return Status::InvalidArgument("the header ends mid-line");
@@ -85,7 +77,7 @@ Status ParseFields(std::string_view lines, Headers* out) {
       return Status::InvalidArgument(fmt::format(
           "the value of header field {} holds control characters", line.substr(0, colon)));
     }
-    out->Add(std::string(line.substr(0, colon)), std::string(value));
+    add(line.substr(0, colon), value);
   }
   return Status::Ok();
 }
@@ -111,7 +103,8 @@ struct Framing {
   std::optional<uint64_t> content_length;
   bool chunked = false;
 };
-Result<Framing> ReadFraming(const Headers& headers) {
+template <class Fields>
+Result<Framing> ReadFraming(const Fields& headers) {
   Framing f;
   int lengths = 0, encodings = 0;
   std::string_view encoding;
@@ -120,7 +113,7 @@ Result<Framing> ReadFraming(const Headers& headers) {
       ++lengths;
       f.content_length = ParseDecimal(value);
       if (!f.content_length) {
-        return Status::InvalidArgument("Content-Length \"" + value.substr(0, 32) +
+        return Status::InvalidArgument("Content-Length \"" + std::string(value.substr(0, 32)) +
                                        "\" is not a number of bytes");
       }
     } else if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
@@ -151,6 +144,33 @@ std::optional<int> ParseVersion(std::string_view v) {
 }
 
 }  // namespace
+
+bool HasToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    if (EqualsIgnoreCase(TrimOws(list.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+bool IsHopByHopField(std::string_view name) {
+  static constexpr std::string_view kHopByHop[] = {
+      "Connection", "Keep-Alive",          "Proxy-Connection", "TE", "Trailer",
+      "Upgrade",    "Proxy-Authorization", "Transfer-Encoding"};
+  for (std::string_view h : kHopByHop) {
+    if (EqualsIgnoreCase(name, h)) return true;
+  }
+  return false;
+}
+
+std::optional<std::string_view> ResponseHead::Get(std::string_view name) const {
+  for (const auto& [field, value] : fields) {
+    if (EqualsIgnoreCase(field, name)) return value;
+  }
+  return std::nullopt;
+}
 
 std::optional<size_t> HeadLength(std::string_view data) {
   size_t at = data.find("\r\n\r\n");
@@ -222,7 +242,10 @@ Result<RequestHead> ParseRequestHead(std::string_view head) {
   r.method = method;
   r.target = target;
   r.version_minor = *version;
-  SLIPWAY_RETURN_IF_ERROR(ParseFields(head.substr(line_end + 2), &r.headers));
+  SLIPWAY_RETURN_IF_ERROR(
+      ParseFields(head.substr(line_end + 2), [&](std::string_view name, std::string_view value) {
+        r.headers.Add(std::string(name), std::string(value));
+      }));
   SLIPWAY_ASSIGN_OR_RETURN(Framing framing, ReadFraming(r.headers));
   if (framing.chunked && r.version_minor == 0) {
     return Status::InvalidArgument("HTTP/1.0 has no Transfer-Encoding; send Content-Length");
@@ -249,11 +272,11 @@ Result<RequestHead> ParseRequestHead(std::string_view head) {
   return r;
 }
 
-Result<ResponseHead> ParseResponseHead(std::string_view head) {
+Status ParseResponseHead(std::string_view head, ResponseHead* out) {
   SLIPWAY_RETURN_IF_ERROR(CheckLineEnds(head));
   size_t line_end = head.find("\r\n");
   std::string_view line = head.substr(0, line_end);
-  ResponseHead r;
+  ResponseHead& r = *out;
   auto version = ParseVersion(line.substr(0, 8));
   int status = 0;
   if (!version || line.size() < 12 || line[8] != ' ' ||
@@ -263,19 +286,24 @@ Result<ResponseHead> ParseResponseHead(std::string_view head) {
   }
   r.status = status;
   r.version_minor = *version;
-  SLIPWAY_RETURN_IF_ERROR(ParseFields(head.substr(line_end + 2), &r.headers));
-  SLIPWAY_ASSIGN_OR_RETURN(Framing framing, ReadFraming(r.headers));
+  r.fields.clear();
+  SLIPWAY_RETURN_IF_ERROR(
+      ParseFields(head.substr(line_end + 2), [&](std::string_view name, std::string_view value) {
+        r.fields.emplace_back(name, value);
+      }));
+  SLIPWAY_ASSIGN_OR_RETURN(Framing framing, ReadFraming(r.fields));
   r.content_length = framing.content_length;
   r.chunked = framing.chunked;
+  r.close = false;
   bool keep_alive = false;
-  for (const auto& [name, value] : r.headers) {
+  for (const auto& [name, value] : r.fields) {
     if (EqualsIgnoreCase(name, "Connection")) {
       r.close = r.close || HasToken(value, "close");
       keep_alive = keep_alive || HasToken(value, "keep-alive");
     }
   }
   if (r.version_minor == 0 && !keep_alive) r.close = true;
-  return r;
+  return Status::Ok();
 }
 
 bool ResponseHasBody(std::string_view request_method, int status) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/status.h"
 #include "net/http.h"
@@ -34,13 +35,21 @@ struct RequestHead {
   bool expect_continue = false;
 };
 
+// A header field as it stands in the bytes of a head: valid only while those bytes are.
+using FieldView = std::pair<std::string_view, std::string_view>;
+
+// A response head, read without copying: its fields point into the parsed bytes. The engine
+// parses every upstream response into one per connection, so no field costs an allocation.
 struct ResponseHead {
   int status = 0;
   int version_minor = 1;
-  Headers headers;
+  std::vector<FieldView> fields;
   std::optional<uint64_t> content_length;
   bool chunked = false;
   bool close = false;  // the sender closes the connection after this response
+
+  // The first value of that field (case-insensitive name), if any.
+  std::optional<std::string_view> Get(std::string_view name) const;
 };
 
 // The length of the head at the start of data, blank line included, once it is complete;
@@ -56,7 +65,26 @@ Status CheckPartialRequestHead(std::string_view data, size_t from);
 
 // Parses one complete head (HeadLength bytes).
 Result<RequestHead> ParseRequestHead(std::string_view head);
-Result<ResponseHead> ParseResponseHead(std::string_view head);
+// Into *out, reusing its fields' room; on an error *out is unspecified.
+Status ParseResponseHead(std::string_view head, ResponseHead* out);
+
+// Whether a field describes one connection rather than the message (RFC 9110 7.6.1: Connection,
+// Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Transfer-Encoding),
+// and so never crosses a proxy.
+bool IsHopByHopField(std::string_view name);
+
+// Whether a comma-separated list ("close, X-Secret") holds the token, case-insensitively.
+bool HasToken(std::string_view list, std::string_view token);
+
+// Whether a Connection field among fields (pairs of name and value) names this field: then it
+// is hop-by-hop for that message too.
+template <class Fields>
+bool NamedByConnection(const Fields& fields, std::string_view name) {
+  for (const auto& [field, value] : fields) {
+    if (EqualsIgnoreCase(field, "Connection") && HasToken(value, name)) return true;
+  }
+  return false;
+}
 
 // Whether a response to this request status carries a body at all (not for HEAD, 1xx, 204, 304).
 bool ResponseHasBody(std::string_view request_method, int status);

@@ -241,26 +241,60 @@ struct Loop {
   }
 };
 
+void AppendStatusLine(int status, std::string* out) {
+  char digits[8];
+  char* end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+  *out += "HTTP/1.1 ";
+  out->append(digits, end);
+  *out += ' ';
+  *out += StatusReason(status);
+  *out += kCrlf;
+}
+
+// The framing fields the engine writes itself, and the blank line that ends the head.
+void AppendFraming(std::optional<uint64_t> length, bool chunked, bool keep_alive,
+                   std::string* out) {
+  if (length) {
+    char digits[24];
+    char* end = std::to_chars(digits, digits + sizeof digits, *length).ptr;
+    *out += "Content-Length: ";
+    out->append(digits, end);
+    *out += kCrlf;
+  }
+  if (chunked) *out += "Transfer-Encoding: chunked\r\n";
+  if (!keep_alive) *out += "Connection: close\r\n";
+  *out += kCrlf;
+}
+
 std::string LocalHead(int status, const Headers& headers, std::optional<uint64_t> length,
                       bool chunked, bool keep_alive) {
   std::string out;
   out.reserve(256);
-  out += "HTTP/1.1 ";
-  out += std::to_string(status);
-  out += ' ';
-  out += StatusReason(status);
-  out += kCrlf;
+  AppendStatusLine(status, &out);
   for (const auto& [name, value] : headers) {
     out += name;
     out += ": ";
     out += value;
     out += kCrlf;
   }
-  if (length) out += fmt::format("Content-Length: {}\r\n", *length);
-  if (chunked) out += "Transfer-Encoding: chunked\r\n";
-  if (!keep_alive) out += "Connection: close\r\n";
-  out += kCrlf;
+  AppendFraming(length, chunked, keep_alive, &out);
   return out;
+}
+
+// A forwarded response's end-to-end fields, as the upstream sent them: never its hop-by-hop
+// ones (nor those its Connection names), nor Content-Length, which the engine writes itself.
+void AppendEndToEndFields(const ResponseHead& response, std::string* out) {
+  const bool connection = response.Get("Connection").has_value();
+  for (const auto& [name, value] : response.fields) {
+    if (IsHopByHopField(name) || EqualsIgnoreCase(name, "Content-Length") ||
+        (connection && NamedByConnection(response.fields, name))) {
+      continue;
+    }
+    *out += name;
+    *out += ": ";
+    *out += value;
+    *out += kCrlf;
+  }
 }
 
 // An answer the engine gives itself to a request it cannot take.
@@ -355,6 +389,11 @@ class Session {
   bool forced_ = false;
   bool unread_body_ = false;  // the client may still be sending a body nobody reads
   bool upstream_reusable_ = false;  // the exchange just forwarded left its upstream connection clean
+  // Kept from one request to the next so that forwarding allocates nothing once they have
+  // grown: the head sent upstream, the upstream's parsed response head, the head sent back.
+  std::string request_head_;
+  ResponseHead response_;
+  std::string client_head_;
 };
 
 class Server final : public ProxyServer {
@@ -746,8 +785,8 @@ Task<Session::Sent> Session::Relay(UpstreamConnection& upstream, const ProxyRequ
                                    const RequestHead& head, const ProxyRoute& route,
                                    ProxyOutcome& outcome) {
   // ----- the request head, and the body by its own coroutine ---------------------------------
-  std::string out;
-  out.reserve(512);
+  std::string& out = request_head_;
+  out.clear();
   out += request.method;
   out += ' ';
   out += request.target;
@@ -762,12 +801,11 @@ Task<Session::Sent> Session::Relay(UpstreamConnection& upstream, const ProxyRequ
     out += "Connection: Upgrade\r\nUpgrade: ";
     out += request.headers.GetOr("Upgrade", "");
     out += kCrlf;
-  } else if (request.content_length && request.has_body()) {
-    out += fmt::format("Content-Length: {}\r\n", *request.content_length);
-  } else if (request.chunked) {
-    out += "Transfer-Encoding: chunked\r\n";
+    out += kCrlf;
+  } else {
+    AppendFraming(request.has_body() ? request.content_length : std::nullopt, request.chunked,
+                  /*keep_alive=*/true, &out);
   }
-  out += kCrlf;
   if (request.has_body() && head.expect_continue) {
     if (co_await WriteAll(client_, kContinue, options_.client_write_timeout)) co_return Sent::kClose;
   }
@@ -785,23 +823,24 @@ Task<Session::Sent> Session::Relay(UpstreamConnection& upstream, const ProxyRequ
   }
 
   // ----- the response head ------------------------------------------------------------------
-  Result<ResponseHead> response = Status::Unavailable("no response");
+  Status parsed = Status::Unavailable("no response");
+  ResponseHead* response = &response_;
   size_t head_bytes = 0;
   bool any_byte = false;
   for (;;) {
     std::optional<size_t> n = HeadLength(out_.view());
     if (n) {
-      response = ParseResponseHead(out_.view().substr(0, *n));
+      parsed = ParseResponseHead(out_.view().substr(0, *n), response);
       head_bytes = *n;
       // Interim responses (100 Continue, 103) are the upstream's business with us.
-      if (response.ok() && response->status < 200 && response->status != 101) {
+      if (parsed.ok() && response->status < 200 && response->status != 101) {
         out_.begin += *n;
         continue;
       }
       break;
     }
     if (out_.size() >= MaxHeaderBytes()) {
-      response = Status::Unavailable("its response head is larger than the limit");
+      parsed = Status::Unavailable("its response head is larger than the limit");
       break;
     }
     out_.Compact();
@@ -827,12 +866,11 @@ Task<Session::Sent> Session::Relay(UpstreamConnection& upstream, const ProxyRequ
     any_byte = true;
     out_.end += got;
   }
-  if (!response.ok() || (response->status == 101 && !route.upgrade)) {
+  if (!parsed.ok() || (response->status == 101 && !route.upgrade)) {
     co_return co_await Fail(
         request, route, upstream.address,
-        Status::Unavailable(response.ok() ? "it switched protocols unasked"
-                                          : "its response is malformed: " +
-                                                response.status().message()),
+        Status::Unavailable(parsed.ok() ? "it switched protocols unasked"
+                                        : "its response is malformed: " + parsed.message()),
         false, outcome);
   }
   out_.begin += head_bytes;
@@ -853,8 +891,12 @@ Task<Session::Sent> Session::Relay(UpstreamConnection& upstream, const ProxyRequ
       (from == Framing::kNone && request.method == "HEAD" && response->content_length)) {
     length = response->content_length;
   }
-  std::string client_head = LocalHead(response->status, server_.policy().ResponseFields(response->headers),
-                                      length, to_chunked, keep);
+  // The head goes out from the bytes it was parsed from, before out_ takes more.
+  std::string& client_head = client_head_;
+  client_head.clear();
+  AppendStatusLine(response->status, &client_head);
+  AppendEndToEndFields(*response, &client_head);
+  AppendFraming(length, to_chunked, keep, &client_head);
   outcome.status = response->status;
   bool head_sent = false;
   bool upstream_done = from == Framing::kNone;
@@ -951,10 +993,13 @@ Task<Session::Sent> Session::Relay(UpstreamConnection& upstream, const ProxyRequ
 
 Task<Session::Sent> Session::Tunnel(UpstreamConnection& upstream, const ResponseHead& response,
                                     const ProxyRequest& request, ProxyOutcome& outcome) {
-  Headers fields = server_.policy().ResponseFields(response.headers);
-  fields.Add("Connection", "Upgrade");
-  fields.Add("Upgrade", response.headers.GetOr("Upgrade", request.headers.GetOr("Upgrade", "")));
-  std::string head = LocalHead(101, fields, std::nullopt, false, true);
+  std::string head;
+  AppendStatusLine(101, &head);
+  AppendEndToEndFields(response, &head);
+  head += "Connection: Upgrade\r\nUpgrade: ";
+  head += response.Get("Upgrade").value_or(request.headers.GetOr("Upgrade", ""));
+  head += kCrlf;
+  head += kCrlf;
   std::array<asio::const_buffer, 2> first = {asio::buffer(head), asio::buffer(out_.data(), out_.size())};
   outcome.status = 101;
   if (co_await WriteBuffers(client_, first, options_.client_write_timeout)) co_return Sent::kClose;

@@ -22,6 +22,9 @@
 //    be made (nothing was sent, so it is safe for any method); failures before the response
 //    began are answered with the policy's page, a failure mid-response closes the client's
 //    connection without ending the body;
+//  - a response goes to the client with the upstream's status and end-to-end fields, copied from
+//    the bytes it arrived in (no field is allocated); its hop-by-hop fields (RFC 9110 7.6.1) and
+//    those its Connection field names are dropped, and the engine frames it itself;
 //  - a route with upgrade=true is relayed as a tunnel after the upstream's 101 (WebSocket)
 //    over a connection of its own, until either side closes;
 //  - Shutdown stops accepting, closes idle connections at once, lets in-flight requests finish
@@ -95,8 +98,6 @@ class ProxyPolicy {
   virtual LocalResponse UpstreamFailed(const ProxyRequest& request, const ProxyRoute& route,
                                        std::string_view upstream, const Status& why,
                                        bool timed_out) = 0;
-  // The fields of an upstream response that go on to the client (without the framing ones).
-  virtual Headers ResponseFields(const Headers& upstream_fields) = 0;
   virtual void Completed(const ProxyRequest& request, const ProxyRoute& route,
                          const ProxyOutcome& outcome) {}
 };

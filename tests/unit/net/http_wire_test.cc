@@ -95,20 +95,49 @@ TEST(HttpWireTest, RefusesAHeadThatCanNeverEndWellBeforeItEnds) {
   }
 }
 
-TEST(HttpWireTest, ParsesAResponseHead) {
-  auto r = ParseResponseHead("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->status, 404);
-  EXPECT_EQ(r->content_length, 3u);
-  EXPECT_TRUE(r->close);
-  auto bare = ParseResponseHead("HTTP/1.1 204\r\n\r\n");
-  ASSERT_TRUE(bare.ok());
-  EXPECT_EQ(bare->status, 204);
+TEST(HttpWireTest, ParsesAResponseHeadIntoViewsOfItsBytes) {
+  const std::string bytes =
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nConnection: close\r\nX-App:  a b \r\n\r\n";
+  ResponseHead r;
+  ASSERT_TRUE(ParseResponseHead(bytes, &r).ok());
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.content_length, 3u);
+  EXPECT_TRUE(r.close);
+  ASSERT_EQ(r.fields.size(), 3u);
+  EXPECT_EQ(r.Get("x-app"), "a b");  // white space around the value is not part of it
+  // The values are the head's own bytes, not copies.
+  EXPECT_GE(r.Get("X-App")->data(), bytes.data());
+  EXPECT_LT(r.Get("X-App")->data(), bytes.data() + bytes.size());
+  // The same head parses the next response: nothing of the last one stays.
+  ASSERT_TRUE(ParseResponseHead("HTTP/1.1 204\r\n\r\n", &r).ok());
+  EXPECT_EQ(r.status, 204);
+  EXPECT_TRUE(r.fields.empty());
+  EXPECT_FALSE(r.close);
+  EXPECT_FALSE(r.content_length.has_value());
   EXPECT_FALSE(ResponseHasBody("GET", 204));
   EXPECT_FALSE(ResponseHasBody("HEAD", 200));
   EXPECT_TRUE(ResponseHasBody("GET", 200));
-  EXPECT_FALSE(ParseResponseHead("HTTP/1.1 20 OK\r\n\r\n").ok());
-  EXPECT_FALSE(ParseResponseHead("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").ok());
+  EXPECT_FALSE(ParseResponseHead("HTTP/1.1 20 OK\r\n\r\n", &r).ok());
+  EXPECT_FALSE(
+      ParseResponseHead("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &r)
+          .ok());
+  ASSERT_TRUE(ParseResponseHead("HTTP/1.0 200 OK\r\n\r\n", &r).ok());
+  EXPECT_TRUE(r.close) << "HTTP/1.0 without keep-alive closes";
+}
+
+TEST(HttpWireTest, HopByHopFieldsAreTheFixedOnesAndThoseConnectionNames) {
+  for (std::string_view name : {"Connection", "keep-alive", "TE", "Transfer-Encoding", "Upgrade",
+                                "Proxy-Authorization", "Trailer", "Proxy-Connection"}) {
+    EXPECT_TRUE(IsHopByHopField(name)) << name;
+  }
+  EXPECT_FALSE(IsHopByHopField("Content-Type"));
+  EXPECT_FALSE(IsHopByHopField("Trailers"));
+  std::vector<FieldView> fields = {{"Connection", "close, X-Private"}, {"X-Private", "1"}};
+  EXPECT_TRUE(NamedByConnection(fields, "x-private"));
+  EXPECT_TRUE(NamedByConnection(fields, "close"));
+  EXPECT_FALSE(NamedByConnection(fields, "X-Priv"));
+  EXPECT_TRUE(HasToken(" a ,b,\tc ", "C"));
+  EXPECT_FALSE(HasToken("ab", "a"));
 }
 
 // Decodes body fed in pieces of `piece` bytes; returns the payload and what followed the body.
