@@ -56,7 +56,7 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::Start(GatewayOptions optio
                            RouteRefresher::Start(*partition, options.refresh_interval));
   RouteRefresher* routes = parts->routes.get();
   parts->proxy = std::make_unique<Proxy>(
-      [routes] { return routes->current(); },
+      [routes]() -> const RoutingTable& { return routes->ForThisThread(); },
       ProxyOptions{.refused_instance_cooldown = options.refused_instance_cooldown,
                    .access_log = options.access_log,
                    .metrics = &parts->metrics});

@@ -143,8 +143,8 @@ net::ProxyRoute Proxy::Route(const net::ProxyRequest& request) {
         "An instance address of the deployment routed to this host points back at a gateway; "
         "fix the instance's address."));
   }
-  std::shared_ptr<const RoutingTable> table = routes_();
-  const Backend* backend = table->Find(*host);
+  const RoutingTable& table = routes_();
+  const Backend* backend = table.Find(*host);
   if (backend == nullptr) {
     return Answer(GatewayPage(request, 404, "no deployment is routed to host " + *host + ".",
                               "Check the host name in the URL; a host is routed once a deployment "
@@ -172,6 +172,7 @@ net::ProxyRoute Proxy::Route(const net::ProxyRequest& request) {
     route.upgrade = IsUpgradeRequest(request);
   }
   route.note = backend->deployment_id;
+  route.routed_host = std::move(*host);
   return route;
 }
 
@@ -227,9 +228,8 @@ void Proxy::Completed(const net::ProxyRequest& request, const net::ProxyRoute& r
                                                                                         : "";
     // route.note is the deployment, set only when the request's host is routed: other hosts
     // count under "", so what a client writes in Host cannot grow the label set.
-    std::string routed_host = route.note.empty() ? std::string() : LoggedHost(request);
     options_.metrics->RequestServed(
-        {.routed_host = routed_host,
+        {.routed_host = route.routed_host,
          .status = outcome.status,
          .seconds = std::chrono::duration<double>(outcome.elapsed).count(),
          .retries = outcome.retries,
@@ -239,7 +239,8 @@ void Proxy::Completed(const net::ProxyRequest& request, const net::ProxyRoute& r
   double ms = std::chrono::duration<double, std::milli>(outcome.elapsed).count();
   spdlog::info(
       "access: {} \"{} {}\" host={} deployment={} instance={} status={} bytes={} ms={:.1f}{}",
-      request.remote_address, request.method, request.target, LoggedHost(request),
+      request.remote_address, request.method, request.target,
+      route.routed_host.empty() ? LoggedHost(request) : route.routed_host,
       route.note.empty() ? "-" : route.note, outcome.upstream.empty() ? "-" : outcome.upstream,
       outcome.status, outcome.body_bytes, ms, outcome.aborted ? " aborted" : "");
 }

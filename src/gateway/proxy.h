@@ -56,8 +56,9 @@ struct ProxyOptions {
 
 class Proxy final : public net::ProxyPolicy {
  public:
-  // routes returns the table to use for one request; it is called once per request.
-  using RouteSource = std::function<std::shared_ptr<const RoutingTable>()>;
+  // routes returns the table to use for one request; it is called once per request, and what
+  // it returns need only stay valid until the same thread calls it again.
+  using RouteSource = std::function<const RoutingTable&()>;
 
   Proxy(RouteSource routes, ProxyOptions options);
 

@@ -5,12 +5,38 @@
 #include "base/crypto.h"
 
 namespace slipway::gateway {
+namespace {
+
+std::atomic<uint64_t> next_serial{1};
+
+// A loop thread's reference to the table it routes with (ForThisThread).
+struct ThreadTable {
+  uint64_t owner = 0;  // RouteRefresher::serial_; 0: none yet
+  uint64_t generation = 0;
+  std::shared_ptr<const RoutingTable> table;
+};
+thread_local ThreadTable thread_table;
+
+}  // namespace
 
 RouteRefresher::RouteRefresher(db::Database& partition, std::chrono::milliseconds interval)
     : partition_(partition),
       interval_(interval),
       id_("gw_" + RandomHex(8)),
+      serial_(next_serial.fetch_add(1)),
       table_(std::make_shared<const RoutingTable>()) {}
+
+const RoutingTable& RouteRefresher::ForThisThread() const {
+  ThreadTable& mine = thread_table;
+  // Read before the table: a swap after this read is seen as a new generation next time.
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (mine.owner != serial_ || mine.generation != generation || mine.table == nullptr) {
+    mine.table = table_.load();
+    mine.owner = serial_;
+    mine.generation = generation;
+  }
+  return *mine.table;
+}
 
 namespace {
 
@@ -71,6 +97,7 @@ Status RouteRefresher::Reload() {
                  fresh->host_count(), fresh->deployment_count(), fresh->instance_count());
   }
   table_.store(std::move(fresh));
+  generation_.fetch_add(1, std::memory_order_release);
   ++loads_;
   // Only after the swap: the record promises the table being served holds these routes.
   return partition_

@@ -10,7 +10,7 @@
 //    within one load;
 //  - a failed reload keeps the last good table, logs once when failures start and once when
 //    they end;
-//  - current() is safe from any thread and never blocks on a reload;
+//  - ForThisThread() is safe from any thread and never blocks on a reload;
 //  - after each load it records in gateway_loads (under its own random id) the wall-clock time
 //    at which that load began, so ctrl can wait until a route change is served everywhere;
 //    Stop() removes the record (a gateway that dies without it ages out of ctrl's view).
@@ -41,8 +41,10 @@ class RouteRefresher {
   RouteRefresher(const RouteRefresher&) = delete;
   RouteRefresher& operator=(const RouteRefresher&) = delete;
 
-  // The table to route the current request with.
-  std::shared_ptr<const RoutingTable> current() const { return table_.load(); }
+  // The table to route a request with: this thread's reference to the current one, taken again
+  // only after a reload, so the request path shares no reference count with other threads.
+  // Valid until this thread calls it again.
+  const RoutingTable& ForThisThread() const;
   // This gateway's id in gateway_loads ("gw_<random>").
   const std::string& id() const { return id_; }
   // Successful loads so far (the first one included).
@@ -58,7 +60,9 @@ class RouteRefresher {
   db::Database& partition_;
   const std::chrono::milliseconds interval_;
   const std::string id_;
+  const uint64_t serial_;  // unique in the process: whose table a thread's reference is
   std::atomic<std::shared_ptr<const RoutingTable>> table_;
+  std::atomic<uint64_t> generation_{0};  // one more after each swap of table_
   std::atomic<uint64_t> loads_{0};
   bool failing_ = false;  // only the refresh thread touches it after Start
 

@@ -71,6 +71,7 @@ struct ProxyRoute {
   Headers upstream_headers;  // the fields to send upstream; the engine adds the framing ones
   bool upgrade = false;      // relay as a tunnel after a 101 (the request's Upgrade is sent)
   std::string note;          // the policy's own, handed back in Completed
+  std::string routed_host;   // the policy's name for the host it routed by, also handed back
 };
 
 // How a forwarded or answered request ended, for access logs.
