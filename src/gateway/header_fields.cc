@@ -4,8 +4,8 @@
 
 namespace slipway::gateway {
 
-net::Headers EndToEndFields(const net::Headers& headers,
-                            std::initializer_list<std::string_view> also_drop) {
+void AppendEndToEndFields(const net::Headers& headers,
+                          std::initializer_list<std::string_view> also_drop, std::string* out) {
   const bool connection = headers.Has("Connection");
   auto dropped = [&](std::string_view name) {
     if (net::IsHopByHopField(name)) return true;
@@ -14,12 +14,13 @@ net::Headers EndToEndFields(const net::Headers& headers,
     }
     return connection && net::NamedByConnection(headers, name);
   };
-  net::Headers out;
-  out.Reserve(headers.size() + 4);  // room for what a proxy adds
   for (const auto& [name, value] : headers) {
-    if (!dropped(name)) out.Add(name, value);
+    if (dropped(name)) continue;
+    *out += name;
+    *out += ": ";
+    *out += value;
+    *out += "\r\n";
   }
-  return out;
 }
 
 }  // namespace slipway::gateway

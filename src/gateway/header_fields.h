@@ -2,15 +2,17 @@
 #pragma once
 
 #include <initializer_list>
+#include <string>
 #include <string_view>
 
 #include "net/http.h"
 
 namespace slipway::gateway {
 
-// The end-to-end fields of a message: everything but hop-by-hop fields (net::IsHopByHopField,
-// and the fields its Connection names) and the extra names in also_drop.
-net::Headers EndToEndFields(const net::Headers& headers,
-                            std::initializer_list<std::string_view> also_drop);
+// Appends the end-to-end fields of a message as header lines ("Name: value" CRLF each):
+// everything but hop-by-hop fields (net::IsHopByHopField, and the fields its Connection names)
+// and the extra names in also_drop.
+void AppendEndToEndFields(const net::Headers& headers,
+                          std::initializer_list<std::string_view> also_drop, std::string* out);
 
 }  // namespace slipway::gateway

@@ -33,27 +33,33 @@ std::string_view ClientIp(std::string_view remote_address) {
   return colon == std::string_view::npos ? remote_address : remote_address.substr(0, colon);
 }
 
-net::Headers UpstreamFields(const net::ProxyRequest& request) {
-  net::Headers out =
-      EndToEndFields(request.headers, {"Content-Length", "Expect", "Via", "X-Forwarded-For",
-                                       "X-Forwarded-Host", "X-Forwarded-Proto"});
+// The header lines the instance gets: the request's end-to-end fields, then the forwarding
+// fields with the gateway's entries.
+std::string UpstreamFields(const net::ProxyRequest& request) {
+  std::string out;
+  out.reserve(256);
+  AppendEndToEndFields(request.headers,
+                       {"Content-Length", "Expect", "Via", "X-Forwarded-For", "X-Forwarded-Host",
+                        "X-Forwarded-Proto"},
+                       &out);
   // Proxies before us may have started these lists; our entry goes last.
   auto extend = [&](std::string_view field, std::string_view ours) {
-    std::string list;
+    out += field;
+    out += ": ";
     for (const auto& [name, value] : request.headers) {
       if (net::EqualsIgnoreCase(name, field) && !value.empty()) {
-        if (!list.empty()) list += ", ";
-        list += value;
+        out += value;
+        out += ", ";
       }
     }
-    if (!list.empty()) list += ", ";
-    list += ours;
-    out.Add(std::string(field), std::move(list));
+    out += ours;
+    out += "\r\n";
   };
   extend("X-Forwarded-For", ClientIp(request.remote_address));
   extend("Via", kViaEntry);
-  out.Add("X-Forwarded-Host", request.headers.GetOr("Host", ""));
-  out.Add("X-Forwarded-Proto", "http");
+  out += "X-Forwarded-Host: ";
+  out += request.headers.Get("Host").value_or("");
+  out += "\r\nX-Forwarded-Proto: http\r\n";
   return out;
 }
 
@@ -168,7 +174,7 @@ net::ProxyRoute Proxy::Route(const net::ProxyRequest& request) {
     // A refused connection is retried once, on the next instance in rotation (the engine tries
     // the upstreams in order).
     route.upstreams.assign(candidates.begin(), candidates.end());
-    route.upstream_headers = UpstreamFields(request);
+    route.upstream_fields = UpstreamFields(request);
     route.upgrade = IsUpgradeRequest(request);
   }
   route.note = backend->deployment_id;

@@ -16,7 +16,6 @@ class Headers {
   Headers(std::initializer_list<std::pair<std::string, std::string>> fields) : fields_(fields) {}
 
   void Add(std::string name, std::string value) { fields_.emplace_back(std::move(name), std::move(value)); }
-  void Reserve(size_t fields) { fields_.reserve(fields); }
   // Replaces every field of that name with one.
   void Set(std::string_view name, std::string value);
   void Remove(std::string_view name);

@@ -791,12 +791,7 @@ Task<Session::Sent> Session::Relay(UpstreamConnection& upstream, const ProxyRequ
   out += ' ';
   out += request.target;
   out += " HTTP/1.1\r\n";
-  for (const auto& [name, value] : route.upstream_headers) {
-    out += name;
-    out += ": ";
-    out += value;
-    out += kCrlf;
-  }
+  out += route.upstream_fields;
   if (route.upgrade) {
     out += "Connection: Upgrade\r\nUpgrade: ";
     out += request.headers.GetOr("Upgrade", "");

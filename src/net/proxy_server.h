@@ -68,7 +68,9 @@ struct LocalResponse {
 struct ProxyRoute {
   std::optional<LocalResponse> answer;  // set: answer this, forward nothing
   std::vector<std::string> upstreams;   // "127.0.0.1:8081", in the order to try
-  Headers upstream_headers;  // the fields to send upstream; the engine adds the framing ones
+  // The header lines to send upstream ("Name: value" CRLF each, values free of CR and LF); the
+  // engine adds the framing ones.
+  std::string upstream_fields;
   bool upgrade = false;      // relay as a tunnel after a 101 (the request's Upgrade is sent)
   std::string note;          // the policy's own, handed back in Completed
   std::string routed_host;   // the policy's name for the host it routed by, also handed back
