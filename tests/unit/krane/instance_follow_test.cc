@@ -113,7 +113,7 @@ class BackgroundFollow {
               [this] { return stop_.load(); });
         }) {}
   ~BackgroundFollow() {
-    if (thread_.joinable()) Stop();
+    if (thread_.joinable()) (void)Stop();
   }
   // Ends the follow; how it ended.
   Status Stop() {
