@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/header_fields.h"
+#include "net/http_wire.h"
 #include "gateway/upgrade_tunnel.h"
 
 namespace slipway::gateway {
@@ -38,7 +38,7 @@ std::string_view ClientIp(std::string_view remote_address) {
 std::string UpstreamFields(const net::ProxyRequest& request) {
   std::string out;
   out.reserve(256);
-  AppendEndToEndFields(request.headers,
+  net::AppendEndToEndFields(request.headers,
                        {"Content-Length", "Expect", "Via", "X-Forwarded-For", "X-Forwarded-Host",
                         "X-Forwarded-Proto"},
                        &out);

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,6 +85,27 @@ bool NamedByConnection(const Fields& fields, std::string_view name) {
     if (EqualsIgnoreCase(field, "Connection") && HasToken(value, name)) return true;
   }
   return false;
+}
+
+// Appends the end-to-end fields among fields (pairs of name and value) as header lines ("Name:
+// value" CRLF each): all but the hop-by-hop ones, those a Connection field names, and the names
+// in also_drop.
+template <class Fields>
+void AppendEndToEndFields(const Fields& fields, std::initializer_list<std::string_view> also_drop,
+                          std::string* out) {
+  bool connection = false;
+  for (const auto& [field, value] : fields) {
+    connection = connection || EqualsIgnoreCase(field, "Connection");
+  }
+  for (const auto& [name, value] : fields) {
+    bool dropped = IsHopByHopField(name) || (connection && NamedByConnection(fields, name));
+    for (std::string_view h : also_drop) dropped = dropped || EqualsIgnoreCase(name, h);
+    if (dropped) continue;
+    *out += name;
+    *out += ": ";
+    *out += value;
+    *out += "\r\n";
+  }
 }
 
 // Whether a response to this request status carries a body at all (not for HEAD, 1xx, 204, 304).

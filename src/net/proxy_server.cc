@@ -281,22 +281,6 @@ std::string LocalHead(int status, const Headers& headers, std::optional<uint64_t
   return out;
 }
 
-// A forwarded response's end-to-end fields, as the upstream sent them: never its hop-by-hop
-// ones (nor those its Connection names), nor Content-Length, which the engine writes itself.
-void AppendEndToEndFields(const ResponseHead& response, std::string* out) {
-  const bool connection = response.Get("Connection").has_value();
-  for (const auto& [name, value] : response.fields) {
-    if (IsHopByHopField(name) || EqualsIgnoreCase(name, "Content-Length") ||
-        (connection && NamedByConnection(response.fields, name))) {
-      continue;
-    }
-    *out += name;
-    *out += ": ";
-    *out += value;
-    *out += kCrlf;
-  }
-}
-
 // An answer the engine gives itself to a request it cannot take.
 LocalResponse Refusal(int status, std::string_view what) {
   LocalResponse r;
@@ -890,7 +874,8 @@ Task<Session::Sent> Session::Relay(UpstreamConnection& upstream, const ProxyRequ
   std::string& client_head = client_head_;
   client_head.clear();
   AppendStatusLine(response->status, &client_head);
-  AppendEndToEndFields(*response, &client_head);
+  // Content-Length too: the engine writes its own.
+  AppendEndToEndFields(response->fields, {"Content-Length"}, &client_head);
   AppendFraming(length, to_chunked, keep, &client_head);
   outcome.status = response->status;
   bool head_sent = false;
@@ -990,7 +975,7 @@ Task<Session::Sent> Session::Tunnel(UpstreamConnection& upstream, const Response
                                     const ProxyRequest& request, ProxyOutcome& outcome) {
   std::string head;
   AppendStatusLine(101, &head);
-  AppendEndToEndFields(response, &head);
+  AppendEndToEndFields(response.fields, {"Content-Length"}, &head);
   head += "Connection: Upgrade\r\nUpgrade: ";
   head += response.Get("Upgrade").value_or(request.headers.GetOr("Upgrade", ""));
   head += kCrlf;
