@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,18 +35,35 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+// A port no other test process holds and nothing listens on. It comes from below the kernel's
+// ephemeral range (32768 and up here), so no outgoing connection's local port can take it between
+// this call and the listen of whoever uses it; a lock file per port, held until this process exits
+// (and not inherited by the processes it starts), keeps parallel test processes apart.
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+  constexpr int kFirst = 20000, kCount = 12000;
+  static std::mt19937 pick(std::random_device{}());
+  std::string dir = "/tmp/slipway-test-ports";
+  mkdir(dir.c_str(), 0777);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = kFirst + static_cast<int>(pick() % kCount);
+    std::string lock = dir + "/" + std::to_string(port);
+    int lock_fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock_fd < 0) continue;
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      close(lock_fd);
+      continue;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (bound) return port;  // lock_fd stays open: the reservation lasts as long as the process
+    close(lock_fd);
+  }
+  throw std::runtime_error("no free port in 20000-31999 after 1000 tries");
 }
 
 bool WaitForPort(int port, std::chrono::milliseconds timeout) {

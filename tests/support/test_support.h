@@ -27,6 +27,7 @@ class TempDir {
 };
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
+// A loopback port for a test to listen on (see test_support.cc for why it cannot be taken meanwhile).
 int FreePort();
 
 // Blocks until 127.0.0.1:port accepts a connection; false after timeout.
