@@ -2,7 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <unordered_map>
 
 #include "db/connection.h"
@@ -33,9 +35,20 @@ class SqliteConnection final : public Connection {
     sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
     SLIPWAY_RETURN_IF_ERROR(conn->ExecScript("PRAGMA foreign_keys = ON"));
     if (path != ":memory:") {
+      // Switching a new database to WAL needs its exclusive lock, and SQLite answers BUSY at
+      // once, without the busy handler, when another connection opening it at the same moment
+      // holds a lock it must wait behind: retry for as long as the busy timeout allows.
       Rows rows;
-      SLIPWAY_ASSIGN_OR_RETURN(auto n, conn->Run("PRAGMA journal_mode = WAL", {}, &rows));
-      (void)n;
+      const auto deadline = std::chrono::steady_clock::now() + options.busy_timeout;
+      for (;;) {
+        rows.clear();
+        Result<int64_t> switched = conn->Run("PRAGMA journal_mode = WAL", {}, &rows);
+        if (switched.ok()) break;
+        if (!conn->last_error_retryable() || std::chrono::steady_clock::now() >= deadline) {
+          return switched.status();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
       if (rows.empty() || rows[0][0].AsText() != "wal") {
         return Status::FailedPrecondition(
             "the SQLite database at \"" + path +
