@@ -35,6 +35,16 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+namespace {
+sockaddr_in LoopbackAddress(int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  return addr;
+}
+}  // namespace
+
 // A port no other test process holds and nothing listens on. It comes from below the kernel's
 // ephemeral range (32768 and up here), so no outgoing connection's local port can take it between
 // this call and the listen of whoever uses it; a lock file per port, held until this process exits
@@ -54,26 +64,21 @@ int FreePort() {
       continue;
     }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
+    sockaddr_in addr = LoopbackAddress(port);
     bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     close(fd);
     if (bound) return port;  // lock_fd stays open: the reservation lasts as long as the process
     close(lock_fd);
   }
-  throw std::runtime_error("no free port in 20000-31999 after 1000 tries");
+  throw std::runtime_error("no free port in " + std::to_string(kFirst) + "-" +
+                           std::to_string(kFirst + kCount - 1) + " after 1000 tries");
 }
 
 bool WaitForPort(int port, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
+    sockaddr_in addr = LoopbackAddress(port);
     int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     close(fd);
     if (rc == 0) return true;

@@ -26,7 +26,6 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
 // A loopback port for a test to listen on (see test_support.cc for why it cannot be taken meanwhile).
 int FreePort();
 
