@@ -96,6 +96,8 @@ std::string RandomHex(size_t n) {
   return HexEncode(bytes);
 }
 
+void ReleaseThreadCryptoState() { OPENSSL_thread_stop(); }
+
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

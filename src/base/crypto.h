@@ -47,6 +47,11 @@ class Sha256Stream {
 // Cryptographically random bytes, hex encoded (2 * n characters).
 std::string RandomHex(size_t n);
 
+// Frees what OpenSSL keeps for the calling thread (its error queue, its random generators),
+// which it would otherwise free as the thread exits. A detached thread calls this before it
+// says it is done, so that a process exiting right after never races that cleanup.
+void ReleaseThreadCryptoState();
+
 // Constant-time equality for secrets and signatures (CRYPTO_memcmp; only the lengths leak).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
