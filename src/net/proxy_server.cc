@@ -5,7 +5,9 @@
 // a connection touches is shared between threads, so nothing on the request path locks.
 // Timeouts are deadlines on each socket's pending read and write, checked by one sweep timer
 // per loop rather than a timer per operation; a deadline that passes cancels the socket's
-// operations, and the coroutine sees why from Watched::timed_out.
+// operations, and the coroutine sees why from Watched::timed_out. A read that came up short
+// emptied its socket, so the next one waits for the reactor rather than trying recv() first
+// (socket_readiness.h): that saves the recv() per request and side that would fail with EAGAIN.
 //
 // Memory: a connection waiting for its next request holds no buffer (it waits for the socket
 // to become readable); buffers come from a small per-loop free list while a request is in
@@ -48,6 +50,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/http_wire.h"
+#include "net/socket_readiness.h"
 
 namespace slipway::net {
 namespace {
@@ -96,6 +99,7 @@ Task<std::pair<error_code, size_t>> ReadSome(Watched& w, char* data, size_t n,
   w.read_deadline = deadline;
   auto [ec, got] = co_await w.socket.async_read_some(asio::buffer(data, n), kAwait);
   w.read_deadline = kNever;
+  if (!ec && got < n) ReadCameUpShort(w.socket);  // the next read waits for the next edge
   co_return std::pair{ec, got};
 }
 
@@ -442,7 +446,9 @@ Session::Session(Server& server, Loop& loop, tcp::socket socket, std::string rem
       loop_(loop),
       options_(server.options()),
       client_(std::move(socket)),
-      remote_(std::move(remote)) {}
+      remote_(std::move(remote)) {
+  TrackPeerClose(client_.socket);
+}
 
 bool Session::Draining() const { return server_.draining(); }
 
@@ -651,6 +657,7 @@ Task<Result<UpstreamPtr>> Session::Connect(const std::string& address) {
     if (!cec) {
       error_code ignored;
       conn->watched.socket.set_option(tcp::no_delay(true), ignored);
+      TrackPeerClose(conn->watched.socket);
       co_return std::move(conn);
     }
     last = Status::Unavailable(conn->watched.timed_out
